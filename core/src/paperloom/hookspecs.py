@@ -1,0 +1,75 @@
+"""The paperloom contract, part 1 of 2: the hooks a plugin implements.
+
+A plugin is a module named by an entry point in the group ``paperloom.plugins``; the entry
+point's name is the plugin's name (``megalodon``). The module implements some of these hooks
+with ``@paperloom.hookimpl`` and must import nothing heavy (no torch): the core imports it to
+*list* plugins. Declarations hold lazy references that are imported only when used.
+
+Part 2 is `interfaces.py` (the declaration dataclasses and protocols).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import pluggy
+
+from .interfaces import Component, PluginInfo, Task
+
+hookspec = pluggy.HookspecMarker("paperloom")
+
+
+@hookspec
+def paperloom_plugin() -> PluginInfo:
+    """Describe the plugin. Called once per plugin when the core discovers it.
+
+    Return a `PluginInfo`: summary, paper citation and link, and `Requirements` that
+    ``core doctor`` checks. Example::
+
+        @hookimpl
+        def paperloom_plugin():
+            return PluginInfo(summary="Megalodon LM", paper="arXiv 2404.08801",
+                              requires=Requirements(packages=("transformers>=4.45",)))
+    """
+
+
+@hookspec
+def paperloom_components() -> list[Component]:
+    """Declare the models, datasets, trainers and evaluators this plugin offers.
+
+    Called once per plugin at discovery; return a list of `Component`. Names must be unique
+    within the plugin; other plugins and configs use them as ``plugin:name``. Example::
+
+        @hookimpl
+        def paperloom_components():
+            return [Component("tiny", "model", "paperloom_megalodon.model:build_model",
+                              produces=("causal-lm",), defaults={"preset": "tiny"})]
+    """
+
+
+@hookspec
+def paperloom_tasks() -> list[Task]:
+    """Declare the tasks this plugin offers (``core run plugin:task``).
+
+    Called once per plugin at discovery; return a list of `Task`. Every plugin has a ``demo``
+    task that runs on an embedded default in a few minutes on CPU. Example::
+
+        @hookimpl
+        def paperloom_tasks():
+            return [Task("demo", "paperloom_megalodon.train:demo", "paperloom_megalodon.config:DemoConfig",
+                         config="configs/demo.yaml", smoke={"steps": 5},
+                         verify=(Check("recall_acc", ">", other="no_cema_recall_acc"),))]
+    """
+
+
+@hookspec
+def paperloom_run_finished(plugin: str, task: str, out: str, metrics: Mapping[str, Any]) -> None:
+    """Observe a finished run (all plugins are called; return values are ignored).
+
+    Called after any task of any plugin has written ``metrics.json`` into folder ``out``. Use it
+    for cross-cutting features (upload results, notify). Example::
+
+        @hookimpl
+        def paperloom_run_finished(plugin, task, out, metrics):
+            print(f"{plugin}:{task} -> {out}: {metrics}")
+    """

@@ -1,0 +1,259 @@
+"""Shared causal-LM pieces: text corpora, a locally trained tokenizer, packing, a Lightning module.
+
+Every language-model plugin (Inheritune, Megalodon, TR-DPO, ...) uses these instead of its own
+copy. Models follow the ``causal-lm`` contract: a Hugging Face ``PreTrainedModel`` whose
+``forward(input_ids, labels=...)`` returns ``.loss`` and ``.logits``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from .errors import UserError
+from .schemas import OptimConfig, TextDataConfig
+
+EOS = "<|endoftext|>"
+PAD = "<pad>"
+
+# Pure-Python stdlib modules with long docstrings and no import side effects: the embedded corpus.
+CORPUS_MODULES = (
+    "abc argparse ast asyncio base64 bisect calendar cmd codecs collections configparser contextlib copy csv dataclasses "
+    "datetime decimal difflib doctest email enum fnmatch fractions ftplib functools getopt gettext glob gzip hashlib heapq "
+    "hmac html http imaplib inspect io ipaddress json logging mailbox multiprocessing numbers operator optparse os pathlib "
+    "pickle pprint queue random re sched secrets selectors shlex shutil smtplib socket sqlite3 statistics string subprocess "
+    "tarfile tempfile textwrap threading timeit tokenize trace traceback typing unittest urllib uuid warnings weakref "
+    "zipfile"
+).split()
+
+
+def embedded_corpus(max_chars: int = 0) -> list[str]:
+    """Docstrings of Python's own standard library: text every machine has, in a fixed order."""
+    import importlib
+
+    texts: list[str] = []
+    seen: set[int] = set()
+
+    def add(obj: Any) -> None:
+        doc = inspect.getdoc(obj)
+        if doc and len(doc) > 80 and id(doc) not in seen:
+            seen.add(id(doc))
+            texts.append(doc)
+
+    for name in CORPUS_MODULES:
+        try:
+            mod = importlib.import_module(name)
+        except ImportError:
+            continue
+        add(mod)
+        for attr in sorted(vars(mod)):
+            obj = getattr(mod, attr)
+            if getattr(obj, "__module__", None) != mod.__name__ or attr.startswith("_"):
+                continue
+            add(obj)
+            if inspect.isclass(obj):
+                for meth in sorted(vars(obj)):
+                    if not meth.startswith("_"):
+                        add(getattr(obj, meth, None))
+    return cap_chars(texts, max_chars) if max_chars else texts
+
+
+def read_corpus(source: str, max_chars: int = 0) -> list[str]:
+    """Documents from 'embedded', a .txt file (blank-line separated), a folder of .txt/.md, or .jsonl {'text': ...}."""
+    if source == "embedded":
+        return embedded_corpus(max_chars)
+    path = Path(source).expanduser()
+    if not path.exists():
+        raise UserError(f"data.source = {source!r} does not exist; give 'embedded' or a .txt/.jsonl file or folder")
+    files = sorted(p for p in path.rglob("*") if p.suffix in (".txt", ".md", ".jsonl")) if path.is_dir() else [path]
+    texts: list[str] = []
+    for f in files:
+        if f.suffix == ".jsonl":
+            for i, line in enumerate(f.read_text().splitlines()):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:
+                    raise UserError(f"{f} line {i + 1} is not valid JSON") from None
+                if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+                    raise UserError(f"{f} line {i + 1} has no string field 'text'")
+                texts.append(row["text"])
+        else:
+            texts.extend(t.strip() for t in f.read_text(errors="replace").split("\n\n") if t.strip())
+    if max_chars:
+        texts = cap_chars(texts, max_chars)
+    if not texts:
+        raise UserError(f"data.source = {source!r} holds no text; add .txt/.md files or JSONL rows with 'text'")
+    return texts
+
+
+def cap_chars(texts: list[str], max_chars: int) -> list[str]:
+    out, total = [], 0
+    for t in texts:
+        if total >= max_chars:
+            break
+        out.append(t)
+        total += len(t)
+    return out
+
+
+def train_tokenizer(texts: list[str], vocab_size: int, out_dir: str | Path | None = None, extra_special: tuple = ()) -> Any:
+    """A byte-level BPE tokenizer trained on `texts` (seconds), saved to `out_dir` when given."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=[EOS, PAD, *extra_special],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    tok.train_from_iterator(texts, trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=EOS, bos_token=EOS, unk_token=EOS, pad_token=PAD,
+                                   additional_special_tokens=list(extra_special) or None)
+    if out_dir:
+        fast.save_pretrained(str(out_dir))
+    return fast
+
+
+def load_tokenizer(path: str | Path) -> Any:
+    from transformers import AutoTokenizer
+
+    path = Path(path).expanduser()
+    if not path.is_dir():
+        raise UserError(f"tokenizer folder {path} does not exist; pass a folder saved by save_pretrained, or leave it empty")
+    return AutoTokenizer.from_pretrained(str(path))
+
+
+def pack(texts: list[str], tokenizer: Any, block_size: int) -> torch.Tensor:
+    """Concatenate documents with EOS between them and cut into rows of `block_size` tokens."""
+    eos = tokenizer.eos_token_id
+    ids: list[int] = []
+    for enc in tokenizer(texts, add_special_tokens=False)["input_ids"]:
+        ids.extend(enc)
+        ids.append(eos)
+    n = len(ids) // block_size
+    if n == 0:
+        raise UserError(f"the corpus has {len(ids)} tokens, fewer than one block of {block_size}; add text or lower data.block_size")
+    return torch.tensor(ids[: n * block_size], dtype=torch.long).view(n, block_size)
+
+
+class Blocks(Dataset):
+    """Rows of packed tokens; labels equal inputs because HF causal LMs shift them internally."""
+
+    def __init__(self, rows: torch.Tensor) -> None:
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> dict:
+        row = self.rows[i]
+        return {"input_ids": row, "labels": row}
+
+
+def text_data(cfg: TextDataConfig, out_dir: str | Path | None = None, seed: int = 0) -> tuple[Any, Blocks, Blocks]:
+    """(tokenizer, train blocks, val blocks) for a TextDataConfig; the split is fixed by `seed`."""
+    texts = read_corpus(cfg.source, cfg.max_chars)
+    if cfg.tokenizer:
+        tokenizer = load_tokenizer(cfg.tokenizer)
+    else:
+        tokenizer = train_tokenizer(texts, cfg.vocab_size, Path(out_dir) / "tokenizer" if out_dir else None)
+    rows = pack(texts, tokenizer, cfg.block_size)
+    gen = torch.Generator().manual_seed(seed)
+    perm = torch.randperm(len(rows), generator=gen)
+    n_val = max(1, int(len(rows) * cfg.val_fraction))
+    if len(rows) - n_val < 1:
+        raise UserError(f"only {len(rows)} blocks of {cfg.block_size} tokens: nothing left to train on; add text or lower data.block_size")
+    val, train = rows[perm[:n_val]], rows[perm[n_val:]]
+    n_train = max(1, int(math.ceil(len(train) * cfg.train_fraction)))
+    return tokenizer, Blocks(train[:n_train]), Blocks(val)
+
+
+def lm_loss(model: Any, batch: dict) -> torch.Tensor:
+    """Mean next-token cross-entropy (HF models shift `labels` internally)."""
+    return model(input_ids=batch["input_ids"], labels=batch["labels"]).loss
+
+
+def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    """Weight decay on matrices only: norms, biases and 1-d gains are not decayed (GPT-2/nanoGPT practice)."""
+    decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
+    rest = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
+
+
+def warmup_cosine(step: int, warmup: int, total: int, lr: float, min_lr: float) -> float:
+    """Linear warmup to `lr`, then cosine decay to `min_lr` at `total` steps (returned as a multiplier of lr)."""
+    if step < warmup:
+        return (step + 1) / max(1, warmup)
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return (min_lr + 0.5 * (lr - min_lr) * (1 + math.cos(math.pi * progress))) / lr
+
+
+class CausalLMModule(L.LightningModule):
+    """Train any `causal-lm` model with AdamW + warmup/cosine; logs train_loss, val_loss, val_ppl."""
+
+    def __init__(self, model: torch.nn.Module, optim: OptimConfig, total_steps: int) -> None:
+        super().__init__()
+        self.model, self.optim, self.total_steps = model, optim, total_steps
+
+    def training_step(self, batch: dict, _: int) -> torch.Tensor:
+        loss = lm_loss(self.model, batch)
+        self.log("train_loss", loss, prog_bar=True)
+        return loss
+
+    def validation_step(self, batch: dict, _: int) -> None:
+        loss = lm_loss(self.model, batch)
+        self.log("val_loss", loss, prog_bar=True, sync_dist=True)
+
+    def on_validation_epoch_end(self) -> None:
+        loss = self.trainer.callback_metrics.get("val_loss")
+        if loss is not None:
+            self.log("val_ppl", torch.exp(loss), sync_dist=True)
+
+    def configure_optimizers(self) -> Any:
+        o = self.optim
+        opt = torch.optim.AdamW(param_groups(self.model, o.weight_decay), lr=o.lr, betas=(o.beta1, o.beta2))
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: warmup_cosine(s, o.warmup_steps, self.total_steps, o.lr, o.min_lr))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+def loaders(train: Dataset, val: Dataset, batch_size: int, seed: int = 0, num_workers: int = 0) -> tuple[DataLoader, DataLoader]:
+    gen = torch.Generator().manual_seed(seed)
+    return (DataLoader(train, batch_size=batch_size, shuffle=True, generator=gen, num_workers=num_workers, drop_last=len(train) > batch_size),
+            DataLoader(val, batch_size=batch_size, num_workers=num_workers))
+
+
+@torch.no_grad()
+def evaluate_lm(model: torch.nn.Module, data: Dataset, batch_size: int = 16, device: str = "cpu") -> dict[str, float]:
+    """Token-weighted mean validation loss and perplexity."""
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    for batch in DataLoader(data, batch_size=batch_size):
+        ids = batch["input_ids"].to(device)
+        loss = model(input_ids=ids, labels=ids).loss
+        n = ids.shape[0] * (ids.shape[1] - 1)
+        total += float(loss) * n
+        count += n
+    model.train(was_training)
+    if count == 0:
+        raise UserError("evaluation data is empty")
+    mean = total / count
+    return {"val_loss": mean, "val_ppl": math.exp(min(mean, 50.0))}
+
+
+def save_hf(model: Any, out: str | Path, tokenizer: Any = None) -> Path:
+    """Export an HF model (safetensors) and its tokenizer into a folder `from_pretrained` loads."""
+    out = Path(out)
+    model.save_pretrained(str(out), safe_serialization=True)
+    if tokenizer is not None:
+        tokenizer.save_pretrained(str(out))
+    return out

@@ -1,0 +1,107 @@
+"""Lightning plumbing every training task shares: a Trainer wired to the run folder.
+
+``make_trainer(ctx, cfg.trainer)`` gives a Trainer whose checkpoints land atomically in
+``checkpoints/last.ckpt``, whose logged metrics also go to ``metrics.jsonl``, with Lightning's
+CSV (and TensorBoard, when installed) loggers underneath; ``fit`` resumes when ``--resume``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+
+from .schemas import TrainerConfig
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Write checkpoints to a temp file and rename, so a kill never leaves a torn last.ckpt."""
+
+    def save_checkpoint(self, checkpoint: dict, path: Any, storage_options: Any = None) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        torch.save(checkpoint, tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+
+    def load_checkpoint(self, path: Any, map_location: Any = None, weights_only: bool | None = None) -> dict:
+        # Lightning checkpoints hold only tensors, numbers and plain containers; refuse pickled code.
+        return torch.load(path, map_location=map_location or "cpu", weights_only=True)
+
+
+class MetricsToRun(Callback):
+    """Mirror Lightning's logged metrics into the run's metrics.jsonl (rank 0 only)."""
+
+    def __init__(self, ctx: Any, every: int) -> None:
+        self.ctx, self.every = ctx, max(1, every)
+
+    def _write(self, trainer: L.Trainer, prefix: str | None) -> None:
+        if not trainer.is_global_zero or trainer.sanity_checking:
+            return
+        row = {k: float(v) for k, v in trainer.callback_metrics.items() if prefix is None or k.startswith(prefix)}
+        if row:
+            self.ctx.log_metrics(row, step=trainer.global_step)
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
+        if trainer.global_step % self.every == 0 and trainer.fit_loop.epoch_loop._batches_that_stepped > 0:
+            self._write(trainer, "train")
+
+    def on_validation_end(self, trainer: L.Trainer, *args: Any) -> None:
+        self._write(trainer, "val")
+
+
+def make_trainer(ctx: Any, cfg: TrainerConfig, callbacks: list | tuple = (), **overrides: Any) -> L.Trainer:
+    """A Lightning Trainer writing into the run folder; `overrides` go to `L.Trainer` as is."""
+    from lightning.pytorch.loggers import CSVLogger
+
+    loggers: list = [CSVLogger(str(ctx.out), name="logs", version="")]
+    try:
+        from lightning.pytorch.loggers import TensorBoardLogger
+
+        import tensorboard  # noqa: F401  (TensorBoardLogger needs it)
+
+        loggers.append(TensorBoardLogger(str(ctx.out), name="logs", version="tb"))
+    except ImportError:
+        pass
+    checkpoint = ModelCheckpoint(dirpath=str(ctx.checkpoint_dir), save_last=True, save_top_k=0,
+                                 every_n_train_steps=max(1, cfg.checkpoint_every))
+    cbs: list = [checkpoint, MetricsToRun(ctx, cfg.log_every), *callbacks]
+    tty = sys.stderr.isatty()
+    if tty:
+        from lightning.pytorch.callbacks import RichProgressBar
+
+        cbs.append(RichProgressBar())
+    accelerator = cfg.accelerator
+    if accelerator == "auto" and ctx.device == "cpu":
+        accelerator = "cpu"
+    kwargs = dict(
+        max_steps=cfg.max_steps, accelerator=accelerator, devices=cfg.devices, strategy=cfg.strategy,
+        precision=cfg.precision, accumulate_grad_batches=cfg.accumulate_grad_batches,
+        gradient_clip_val=cfg.gradient_clip_val or None, val_check_interval=None, check_val_every_n_epoch=None,
+        log_every_n_steps=max(1, cfg.log_every), logger=loggers, callbacks=cbs, default_root_dir=str(ctx.out),
+        enable_progress_bar=tty, enable_model_summary=False, plugins=[AtomicCheckpointIO()], num_sanity_val_steps=0,
+    )
+    kwargs["val_check_interval"] = max(1, cfg.val_every) * max(1, cfg.accumulate_grad_batches)
+    kwargs.update(overrides)
+    return L.Trainer(**kwargs)
+
+
+def last_checkpoint(ctx: Any) -> str | None:
+    path = Path(ctx.checkpoint_dir) / "last.ckpt"
+    return str(path) if path.is_file() else None
+
+
+def fit(ctx: Any, trainer: L.Trainer, module: L.LightningModule, train: Any, val: Any = None) -> None:
+    """`trainer.fit`, continuing from checkpoints/last.ckpt when the run is resumed."""
+    ckpt = last_checkpoint(ctx) if ctx.resume else None
+    if ctx.resume:
+        ctx.log.info(f"resuming from {ckpt}" if ckpt else "no checkpoint yet: starting from scratch")
+    trainer.fit(module, train_dataloaders=train, val_dataloaders=val, ckpt_path=ckpt)
