@@ -34,11 +34,20 @@ def cmd_list(args: argparse.Namespace) -> int:
     if args.json:
         out = []
         for p in reg.plugins.values():
-            out.append({"name": p.name, "distribution": p.distribution, "version": p.version, "error": p.error,
-                        "summary": p.info.summary if p.info else "",
-                        "components": [{"name": c.name, "kind": c.kind, "produces": list(c.produces), "consumes": list(c.consumes)}
-                                       for c in p.components.values()],
-                        "tasks": list(p.tasks)})
+            out.append(
+                {
+                    "name": p.name,
+                    "distribution": p.distribution,
+                    "version": p.version,
+                    "error": p.error,
+                    "summary": p.info.summary if p.info else "",
+                    "components": [
+                        {"name": c.name, "kind": c.kind, "produces": list(c.produces), "consumes": list(c.consumes)}
+                        for c in p.components.values()
+                    ],
+                    "tasks": list(p.tasks),
+                }
+            )
         print(json.dumps(out, indent=2))
         return 0
     for p in reg.plugins.values():
@@ -72,8 +81,10 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"  needs: {', '.join(req.packages) or '-'}; gpu {req.gpu}; ~{req.memory_gb:g} GB RAM")
     if p.components:
         print("\ncomponents:")
-        rows = [[f"{p.name}:{c.name}", c.kind, ",".join(c.produces) or "-", ",".join(c.consumes) or "-", c.summary]
-                for c in p.components.values()]
+        rows = [
+            [f"{p.name}:{c.name}", c.kind, ",".join(c.produces) or "-", ",".join(c.consumes) or "-", c.summary]
+            for c in p.components.values()
+        ]
         print(_table(rows, ["name", "kind", "produces", "consumes", "summary"]))
     if p.tasks:
         print("\ntasks (core info PLUGIN:TASK lists options):")
@@ -119,7 +130,9 @@ def _task_info(reg, qualname: str) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from .run import execute
 
-    out, metrics = execute(args.task, args.config, args.set or [], args.out, args.resume, args.seed, args.device, args.smoke)
+    out, metrics = execute(
+        args.task, args.config, args.set or [], args.out, args.resume, args.seed, args.device, args.smoke
+    )
     from .run import is_main_process
 
     if is_main_process():
@@ -248,7 +261,9 @@ def build_parser() -> argparse.ArgumentParser:
     def run_options(p: argparse.ArgumentParser, config: bool = True) -> None:
         if config:
             p.add_argument("--config", metavar="FILE", help="YAML file merged over the task's defaults")
-        p.add_argument("--set", action="extend", nargs="+", metavar="KEY=VALUE", help="dotted overrides, e.g. trainer.max_steps=10")
+        p.add_argument(
+            "--set", action="extend", nargs="+", metavar="KEY=VALUE", help="dotted overrides, e.g. trainer.max_steps=10"
+        )
         p.add_argument("--out", metavar="DIR", help="run folder (default: a new folder under runs/)")
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])

@@ -181,13 +181,17 @@ def build(schema: type, data: dict, where: str = "config", prefix: str = "") -> 
             value = _coerce(data[name], hints[name], path, where)
             choices = f.metadata.get("choices")
             if choices and value not in choices:
-                raise UserError(f"{where}: {path} = {value!r} is not valid; expected one of {', '.join(map(repr, choices))}")
+                raise UserError(
+                    f"{where}: {path} = {value!r} is not valid; expected one of {', '.join(map(repr, choices))}"
+                )
             kwargs[name] = value
         elif f.default is MISSING and f.default_factory is MISSING:
             if dataclasses.is_dataclass(hints[name]):
                 kwargs[name] = build(hints[name], {}, where, prefix=path + ".")
             else:
-                raise UserError(f"{where}: option {path} is required ({_type_name(hints[name])}); set it with --set {path}=...")
+                raise UserError(
+                    f"{where}: option {path} is required ({_type_name(hints[name])}); set it with --set {path}=..."
+                )
     return schema(**kwargs)
 
 
@@ -216,7 +220,9 @@ def describe(schema: type, prefix: str = "") -> list[dict]:
             default = f.default_factory()
         else:
             default = "(required)"
-        rows.append({"name": prefix + f.name, "type": _type_name(tp), "default": default, "help": f.metadata.get("help", "")})
+        rows.append(
+            {"name": prefix + f.name, "type": _type_name(tp), "default": default, "help": f.metadata.get("help", "")}
+        )
     return rows
 
 
@@ -232,7 +238,9 @@ def component_fields(cfg: Any, prefix: str = "") -> list[tuple[str, Any, dict]]:
     return out
 
 
-def resolve(schema: type, default_file: Path | None, user_file: str | None, overrides: list[str], extra: dict | None = None) -> tuple[Any, dict]:
+def resolve(
+    schema: type, default_file: Path | None, user_file: str | None, overrides: list[str], extra: dict | None = None
+) -> tuple[Any, dict]:
     """Default YAML <- --config file <- extra (smoke) <- --set overrides, validated. Returns (cfg, raw)."""
     data: dict = load_yaml(default_file) if default_file else {}
     where = str(default_file) if default_file else "config"

@@ -64,7 +64,8 @@ def doctor(reg: Registry, only: str | None = None) -> int:
             gpu = gpu_available() if gpu is None else gpu
             if not gpu:
                 (issues if req.gpu == "required" else notes).append(
-                    "no CUDA GPU visible" + ("" if req.gpu == "required" else ": CPU fallback paths will be used"))
+                    "no CUDA GPU visible" + ("" if req.gpu == "required" else ": CPU fallback paths will be used")
+                )
         if mem is not None and mem < req.memory_gb:
             issues.append(f"needs ~{req.memory_gb:g} GB RAM, this machine has {mem:.1f} GB")
         print(f"{'ok  ' if not issues else 'FAIL'} {p.name}")

@@ -10,7 +10,8 @@ Part 2 is `interfaces.py` (the declaration dataclasses and protocols).
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import pluggy
 

@@ -8,9 +8,10 @@ runs. The `Protocol`s say what the referenced callables take and return.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 KINDS = ("model", "dataset", "trainer", "evaluator")
 CHECK_OPS = ("<", "<=", ">", ">=")

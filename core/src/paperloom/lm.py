@@ -25,11 +25,12 @@ PAD = "<pad>"
 
 # Pure-Python stdlib modules with long docstrings and no import side effects: the embedded corpus.
 CORPUS_MODULES = (
-    "abc argparse ast asyncio base64 bisect calendar cmd codecs collections configparser contextlib copy csv dataclasses "
-    "datetime decimal difflib doctest email enum fnmatch fractions ftplib functools getopt gettext glob gzip hashlib heapq "
-    "hmac html http imaplib inspect io ipaddress json logging mailbox multiprocessing numbers operator optparse os pathlib "
-    "pickle pprint queue random re sched secrets selectors shlex shutil smtplib socket sqlite3 statistics string subprocess "
-    "tarfile tempfile textwrap threading timeit tokenize trace traceback typing unittest urllib uuid warnings weakref "
+    "abc argparse ast asyncio base64 bisect calendar cmd codecs collections configparser contextlib copy "
+    "csv dataclasses datetime decimal difflib doctest email enum fnmatch fractions ftplib functools "
+    "getopt gettext glob gzip hashlib heapq hmac html http imaplib inspect io ipaddress json logging "
+    "mailbox multiprocessing numbers operator optparse os pathlib pickle pprint queue random re sched "
+    "secrets selectors shlex shutil smtplib socket sqlite3 statistics string subprocess tarfile tempfile "
+    "textwrap threading timeit tokenize trace traceback typing unittest urllib uuid warnings weakref "
     "zipfile"
 ).split()
 
@@ -47,6 +48,9 @@ def embedded_corpus(max_chars: int = 0) -> list[str]:
             seen.add(id(doc))
             texts.append(doc)
 
+    import warnings
+
+    warnings.filterwarnings("ignore", category=DeprecationWarning, module=__name__)
     for name in CORPUS_MODULES:
         try:
             mod = importlib.import_module(name)
@@ -105,7 +109,9 @@ def cap_chars(texts: list[str], max_chars: int) -> list[str]:
     return out
 
 
-def train_tokenizer(texts: list[str], vocab_size: int, out_dir: str | Path | None = None, extra_special: tuple = ()) -> Any:
+def train_tokenizer(
+    texts: list[str], vocab_size: int, out_dir: str | Path | None = None, extra_special: tuple = ()
+) -> Any:
     """A byte-level BPE tokenizer trained on `texts` (seconds), saved to `out_dir` when given."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
@@ -113,11 +119,21 @@ def train_tokenizer(texts: list[str], vocab_size: int, out_dir: str | Path | Non
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=[EOS, PAD, *extra_special],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=[EOS, PAD, *extra_special],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
     tok.train_from_iterator(texts, trainer)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=EOS, bos_token=EOS, unk_token=EOS, pad_token=PAD,
-                                   additional_special_tokens=list(extra_special) or None)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        eos_token=EOS,
+        bos_token=EOS,
+        unk_token=EOS,
+        pad_token=PAD,
+        additional_special_tokens=list(extra_special) or None,
+    )
     if out_dir:
         fast.save_pretrained(str(out_dir))
     return fast
@@ -128,7 +144,9 @@ def load_tokenizer(path: str | Path) -> Any:
 
     path = Path(path).expanduser()
     if not path.is_dir():
-        raise UserError(f"tokenizer folder {path} does not exist; pass a folder saved by save_pretrained, or leave it empty")
+        raise UserError(
+            f"tokenizer folder {path} does not exist; pass a folder saved by save_pretrained, or leave it empty"
+        )
     return AutoTokenizer.from_pretrained(str(path))
 
 
@@ -141,7 +159,9 @@ def pack(texts: list[str], tokenizer: Any, block_size: int) -> torch.Tensor:
         ids.append(eos)
     n = len(ids) // block_size
     if n == 0:
-        raise UserError(f"the corpus has {len(ids)} tokens, fewer than one block of {block_size}; add text or lower data.block_size")
+        raise UserError(
+            f"the corpus has {len(ids)} tokens, fewer than one block of {block_size}; add text or lower data.block_size"
+        )
     return torch.tensor(ids[: n * block_size], dtype=torch.long).view(n, block_size)
 
 
@@ -171,7 +191,10 @@ def text_data(cfg: TextDataConfig, out_dir: str | Path | None = None, seed: int 
     perm = torch.randperm(len(rows), generator=gen)
     n_val = max(1, int(len(rows) * cfg.val_fraction))
     if len(rows) - n_val < 1:
-        raise UserError(f"only {len(rows)} blocks of {cfg.block_size} tokens: nothing left to train on; add text or lower data.block_size")
+        raise UserError(
+            f"only {len(rows)} blocks of {cfg.block_size} tokens: nothing left to train on; "
+            "add text or lower data.block_size"
+        )
     val, train = rows[perm[:n_val]], rows[perm[n_val:]]
     n_train = max(1, int(math.ceil(len(train) * cfg.train_fraction)))
     return tokenizer, Blocks(train[:n_train]), Blocks(val)
@@ -221,14 +244,27 @@ class CausalLMModule(L.LightningModule):
     def configure_optimizers(self) -> Any:
         o = self.optim
         opt = torch.optim.AdamW(param_groups(self.model, o.weight_decay), lr=o.lr, betas=(o.beta1, o.beta2))
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: warmup_cosine(s, o.warmup_steps, self.total_steps, o.lr, o.min_lr))
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda s: warmup_cosine(s, o.warmup_steps, self.total_steps, o.lr, o.min_lr)
+        )
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
 
-def loaders(train: Dataset, val: Dataset, batch_size: int, seed: int = 0, num_workers: int = 0) -> tuple[DataLoader, DataLoader]:
+def loaders(
+    train: Dataset, val: Dataset, batch_size: int, seed: int = 0, num_workers: int = 0
+) -> tuple[DataLoader, DataLoader]:
     gen = torch.Generator().manual_seed(seed)
-    return (DataLoader(train, batch_size=batch_size, shuffle=True, generator=gen, num_workers=num_workers, drop_last=len(train) > batch_size),
-            DataLoader(val, batch_size=batch_size, num_workers=num_workers))
+    return (
+        DataLoader(
+            train,
+            batch_size=batch_size,
+            shuffle=True,
+            generator=gen,
+            num_workers=num_workers,
+            drop_last=len(train) > batch_size,
+        ),
+        DataLoader(val, batch_size=batch_size, num_workers=num_workers),
+    )
 
 
 @torch.no_grad()

@@ -8,22 +8,46 @@ from typing import Any
 from .errors import UserError
 
 
-def build_gpt2(vocab_size: int = 2048, n_layer: int = 2, n_embd: int = 64, n_head: int = 2, n_positions: int = 256,
-               **kwargs: Any) -> Any:
+def build_gpt2(
+    vocab_size: int = 2048, n_layer: int = 2, n_embd: int = 64, n_head: int = 2, n_positions: int = 256, **kwargs: Any
+) -> Any:
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    cfg = GPT2Config(vocab_size=vocab_size, n_layer=n_layer, n_embd=n_embd, n_head=n_head, n_positions=n_positions,
-                     bos_token_id=0, eos_token_id=0, **kwargs)
+    cfg = GPT2Config(
+        vocab_size=vocab_size,
+        n_layer=n_layer,
+        n_embd=n_embd,
+        n_head=n_head,
+        n_positions=n_positions,
+        bos_token_id=0,
+        eos_token_id=0,
+        **kwargs,
+    )
     return GPT2LMHeadModel(cfg)
 
 
-def build_llama(vocab_size: int = 2048, num_hidden_layers: int = 2, hidden_size: int = 64, num_attention_heads: int = 2,
-                intermediate_size: int | None = None, max_position_embeddings: int = 512, **kwargs: Any) -> Any:
+def build_llama(
+    vocab_size: int = 2048,
+    num_hidden_layers: int = 2,
+    hidden_size: int = 64,
+    num_attention_heads: int = 2,
+    intermediate_size: int | None = None,
+    max_position_embeddings: int = 512,
+    **kwargs: Any,
+) -> Any:
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    cfg = LlamaConfig(vocab_size=vocab_size, num_hidden_layers=num_hidden_layers, hidden_size=hidden_size,
-                      num_attention_heads=num_attention_heads, intermediate_size=intermediate_size or 4 * hidden_size,
-                      max_position_embeddings=max_position_embeddings, bos_token_id=0, eos_token_id=0, **kwargs)
+    cfg = LlamaConfig(
+        vocab_size=vocab_size,
+        num_hidden_layers=num_hidden_layers,
+        hidden_size=hidden_size,
+        num_attention_heads=num_attention_heads,
+        intermediate_size=intermediate_size or 4 * hidden_size,
+        max_position_embeddings=max_position_embeddings,
+        bos_token_id=0,
+        eos_token_id=0,
+        **kwargs,
+    )
     return LlamaForCausalLM(cfg)
 
 
@@ -36,8 +60,10 @@ def load_causal_lm(path: str, vocab_size: int | None = None, **kwargs: Any) -> A
         raise UserError(f"{folder} is not a checkpoint folder (no config.json); pass a folder saved by save_pretrained")
     model = AutoModelForCausalLM.from_pretrained(str(folder), local_files_only=True, **kwargs)
     if vocab_size is not None and model.get_input_embeddings().num_embeddings < vocab_size:
-        raise UserError(f"{folder}: the model's vocabulary has {model.get_input_embeddings().num_embeddings} entries but the "
-                        f"tokenizer has {vocab_size}; use the tokenizer saved with the model (data.tokenizer={folder})")
+        raise UserError(
+            f"{folder}: the model's vocabulary has {model.get_input_embeddings().num_embeddings} entries but the "
+            f"tokenizer has {vocab_size}; use the tokenizer saved with the model (data.tokenizer={folder})"
+        )
     return model
 
 

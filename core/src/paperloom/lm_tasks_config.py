@@ -11,8 +11,12 @@ from .schemas import OptimConfig, TextDataConfig, TrainerConfig
 
 @dataclass
 class TrainLMConfig:
-    model: str = option("core:gpt2", help="causal-LM component (plugin:name) or a local HF checkpoint folder",
-                        component="model", contract="causal-lm")
+    model: str = option(
+        "core:gpt2",
+        help="causal-LM component (plugin:name) or a local HF checkpoint folder",
+        component="model",
+        contract="causal-lm",
+    )
     model_args: dict[str, Any] = option({}, help="keyword arguments for the model builder (sizes)")
     data: TextDataConfig = option(default_factory=TextDataConfig, help="text data")
     optim: OptimConfig = option(default_factory=OptimConfig, help="optimizer")

@@ -94,7 +94,11 @@ def _validate(plugin: Plugin, info: Any, components: list, tasks: list) -> None:
             if not REF_RE.match(ref):
                 raise ValueError(f"task {t.name!r} reference {ref!r} is not 'module:attribute'")
         for check in t.verify:
-            if not isinstance(check, Check) or check.op not in CHECK_OPS or (check.value is None) == (check.other is None):
+            if (
+                not isinstance(check, Check)
+                or check.op not in CHECK_OPS
+                or (check.value is None) == (check.other is None)
+            ):
                 raise ValueError(f"task {t.name!r} has a malformed verify check {check!r}")
         if t.name in plugin.tasks:
             raise ValueError(f"task {t.name!r} is declared twice")
@@ -137,6 +141,8 @@ class Registry:
         return impl() if callable(impl) else default
 
     def broken(self, name: str, reason: str, module: str = "", distribution: str = "", version: str = "") -> None:
+        if self.pm.has_plugin(name):  # e.g. the first of two distributions claiming one name
+            self.pm.unregister(name=name)
         self.plugins[name] = Plugin(name, module, distribution, version, error=reason)
 
     # -- look-ups
@@ -145,7 +151,9 @@ class Registry:
 
     def plugin(self, name: str) -> Plugin:
         if name not in self.plugins:
-            raise UserError(f"unknown plugin {name!r}{suggest(name, self.plugins)}; `core list` shows what is installed")
+            raise UserError(
+                f"unknown plugin {name!r}{suggest(name, self.plugins)}; `core list` shows what is installed"
+            )
         plugin = self.plugins[name]
         if plugin.error:
             raise UserError(f"plugin {name!r} is broken: {plugin.error}")
@@ -160,7 +168,9 @@ class Registry:
             raise UserError(f"plugin {pname!r} has no task {tname!r}{suggest(tname, plugin.tasks)}")
         return plugin, plugin.tasks[tname]
 
-    def component(self, qualname: str, kind: str | None = None, default_plugin: str | None = None) -> tuple[Plugin, Component]:
+    def component(
+        self, qualname: str, kind: str | None = None, default_plugin: str | None = None
+    ) -> tuple[Plugin, Component]:
         if ":" not in qualname:
             if default_plugin is None:
                 raise UserError(f"component {qualname!r} must be written plugin:name")
@@ -204,7 +214,9 @@ def discover(entry_points: bool = True) -> Registry:
         if ep.name in skip:
             continue
         if ep.name == BUILTIN_NAME:
-            reg.broken(f"{ep.name} ({dname})", f"the name {ep.name!r} is reserved for the core", ep.value, dname, version)
+            reg.broken(
+                f"{ep.name} ({dname})", f"the name {ep.name!r} is reserved for the core", ep.value, dname, version
+            )
             continue
         if ep.name in seen:
             reason = f"two distributions claim the plugin name {ep.name!r}: {seen[ep.name]} and {dname}; uninstall one"

@@ -16,9 +16,10 @@ import os
 import random
 import sys
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from . import config as C
 from .errors import UserError
@@ -71,7 +72,11 @@ class Run:
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         if not is_main_process():
             return
-        row = {"step": step, **{k: _num(v) for k, v in metrics.items()}} if step is not None else {k: _num(v) for k, v in metrics.items()}
+        row = (
+            {"step": step, **{k: _num(v) for k, v in metrics.items()}}
+            if step is not None
+            else {k: _num(v) for k, v in metrics.items()}
+        )
         with open(self.out / "metrics.jsonl", "a") as f:  # one short line per write: appended whole
             f.write(json.dumps(row) + "\n")
             f.flush()
@@ -88,7 +93,9 @@ class Run:
 
         if total is None and hasattr(iterable, "__len__"):
             total = len(iterable)
-        return track(iterable, total=total, description=description or self.task, disable=not sys.stderr.isatty(), transient=True)
+        return track(
+            iterable, total=total, description=description or self.task, disable=not sys.stderr.isatty(), transient=True
+        )
 
     def path(self, name: str) -> Path:
         return self.out / name
@@ -102,7 +109,9 @@ def _num(v: Any) -> Any:
     return v if math.isfinite(v) else str(v)
 
 
-def build_component(reg: Registry, ref: str, kind: str | None = None, default_plugin: str | None = None, **kwargs: Any) -> Any:
+def build_component(
+    reg: Registry, ref: str, kind: str | None = None, default_plugin: str | None = None, **kwargs: Any
+) -> Any:
     plugin, comp = reg.component(ref, kind, default_plugin)
     builder = load_ref(comp.builder)
     return builder(**{**dict(comp.defaults), **kwargs})
@@ -117,27 +126,39 @@ def check_components(reg: Registry, plugin: Plugin, cfg: Any) -> None:
         if kind == "model" and looks_like_path(value):
             folder = Path(value).expanduser()
             if not (folder / "config.json").is_file():
-                raise UserError(f"config: {path} = {value!r}: no checkpoint folder with config.json there; pass a folder "
-                                "saved by save_pretrained, or a component name like core:gpt2")
+                raise UserError(
+                    f"config: {path} = {value!r}: no checkpoint folder with config.json there; pass a folder "
+                    "saved by save_pretrained, or a component name like core:gpt2"
+                )
             continue
         try:
             _, comp = reg.component(value, kind, plugin.name)
         except UserError as exc:
             raise UserError(f"config: {path}: {exc}") from None
         if contract and contract not in comp.produces:
-            raise UserError(f"config: {path} = {value!r} produces {list(comp.produces) or 'no declared contract'}, "
-                            f"but {plugin.name} needs {contract!r} here; choose a {kind} that produces {contract!r}")
+            raise UserError(
+                f"config: {path} = {value!r} produces {list(comp.produces) or 'no declared contract'}, "
+                f"but {plugin.name} needs {contract!r} here; choose a {kind} that produces {contract!r}"
+            )
 
 
-def resolve_task_config(reg: Registry, qualname: str, config_file: str | None = None, overrides: list[str] | tuple = (),
-                        smoke: bool = False, saved: Path | None = None) -> tuple[Plugin, Any, Any, Any]:
+def resolve_task_config(
+    reg: Registry,
+    qualname: str,
+    config_file: str | None = None,
+    overrides: list[str] | tuple = (),
+    smoke: bool = False,
+    saved: Path | None = None,
+) -> tuple[Plugin, Any, Any, Any]:
     plugin, task = reg.task(qualname)
     try:
         schema = load_ref(task.schema)
     except Exception as exc:
         raise UserError(f"{qualname}: cannot import its config schema {task.schema}: {exc}") from None
     default_file = saved if saved else (plugin.root / task.config if task.config and plugin.root else None)
-    cfg, _ = C.resolve(schema, default_file, config_file, list(overrides), extra=dict(task.smoke) if smoke and not saved else None)
+    cfg, _ = C.resolve(
+        schema, default_file, config_file, list(overrides), extra=dict(task.smoke) if smoke and not saved else None
+    )
     check_components(reg, plugin, cfg)
     return plugin, task, schema, cfg
 
@@ -189,24 +210,38 @@ def resolve_device(device: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def execute(qualname: str, config_file: str | None = None, overrides: list[str] | tuple = (), out: str | Path | None = None,
-            resume: bool = False, seed: int = 0, device: str = "auto", smoke: bool = False, reg: Registry | None = None,
-            plot: bool = True) -> tuple[Path, dict]:
+def execute(
+    qualname: str,
+    config_file: str | None = None,
+    overrides: list[str] | tuple = (),
+    out: str | Path | None = None,
+    resume: bool = False,
+    seed: int = 0,
+    device: str = "auto",
+    smoke: bool = False,
+    reg: Registry | None = None,
+    plot: bool = True,
+) -> tuple[Path, dict]:
     """Run `plugin:task` and return (run folder, final metrics)."""
     reg = reg or registry()
     plugin_name, _, task_name = qualname.partition(":")
     if not is_main_process() and os.environ.get(RUN_DIR_ENV):
-        return _execute_worker(reg, qualname, config_file, overrides, Path(os.environ[RUN_DIR_ENV]), resume, seed, device, smoke)
+        return _execute_worker(
+            reg, qualname, config_file, overrides, Path(os.environ[RUN_DIR_ENV]), resume, seed, device, smoke
+        )
     if resume and out is None:
         raise UserError("--resume needs --out DIR: the folder of the run to continue")
     out_dir = Path(out) if out else new_run_dir(plugin_name, task_name)
     saved = out_dir / "config.yaml"
     if resume and not saved.is_file():
-        raise UserError(f"--resume: {out_dir} holds no config.yaml, so there is no run to continue; drop --resume to start one")
+        raise UserError(
+            f"--resume: {out_dir} holds no config.yaml, so there is no run to continue; drop --resume to start one"
+        )
     if not resume and out_dir.exists() and any(out_dir.iterdir()):
         raise UserError(f"{out_dir} already holds files; pass --resume to continue that run, or choose another --out")
-    plugin, task, schema, cfg = resolve_task_config(reg, qualname, None if resume else config_file, overrides, smoke,
-                                                    saved if resume else None)
+    plugin, task, schema, cfg = resolve_task_config(
+        reg, qualname, None if resume else config_file, overrides, smoke, saved if resume else None
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
     import yaml
 
@@ -216,8 +251,17 @@ def execute(qualname: str, config_file: str | None = None, overrides: list[str] 
     os.environ[RUN_DIR_ENV] = str(out_dir.resolve())  # processes a DDP launcher starts find the same folder
     fn = load_ref(task.run)
     seed_everything(seed)
-    ctx = Run(out=out_dir, plugin=plugin.name, task=task.name, seed=seed, device=resolve_device(device), resume=resume,
-              smoke=smoke, registry=reg, log=log)
+    ctx = Run(
+        out=out_dir,
+        plugin=plugin.name,
+        task=task.name,
+        seed=seed,
+        device=resolve_device(device),
+        resume=resume,
+        smoke=smoke,
+        registry=reg,
+        log=log,
+    )
     if resume and (out_dir / "metrics.json").is_file():
         ctx.metrics = json.loads((out_dir / "metrics.json").read_text())
     result = fn(cfg, ctx) or {}
@@ -228,13 +272,31 @@ def execute(qualname: str, config_file: str | None = None, overrides: list[str] 
     return out_dir, ctx.metrics
 
 
-def _execute_worker(reg: Registry, qualname: str, config_file: str | None, overrides: Any, out_dir: Path, resume: bool,
-                    seed: int, device: str, smoke: bool) -> tuple[Path, dict]:
+def _execute_worker(
+    reg: Registry,
+    qualname: str,
+    config_file: str | None,
+    overrides: Any,
+    out_dir: Path,
+    resume: bool,
+    seed: int,
+    device: str,
+    smoke: bool,
+) -> tuple[Path, dict]:
     """A non-zero rank re-entered through the CLI by a multi-process launcher: run, write nothing."""
     plugin, task, _, cfg = resolve_task_config(reg, qualname, None, overrides, smoke, out_dir / "config.yaml")
     seed_everything(seed)
-    ctx = Run(out=out_dir, plugin=plugin.name, task=task.name, seed=seed, device=resolve_device(device), resume=resume,
-              smoke=smoke, registry=reg, log=logging.getLogger("paperloom.worker"))
+    ctx = Run(
+        out=out_dir,
+        plugin=plugin.name,
+        task=task.name,
+        seed=seed,
+        device=resolve_device(device),
+        resume=resume,
+        smoke=smoke,
+        registry=reg,
+        log=logging.getLogger("paperloom.worker"),
+    )
     load_ref(task.run)(cfg, ctx)
     return out_dir, {}
 
@@ -265,7 +327,7 @@ def plot_curves(jsonl: Path, png: Path, title: str = "") -> Path | None:
         ax.set_title(key)
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
-    for ax in list(axes.flat)[len(keys):]:
+    for ax in list(axes.flat)[len(keys) :]:
         ax.axis("off")
     fig.suptitle(title)
     fig.tight_layout()

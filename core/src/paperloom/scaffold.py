@@ -9,7 +9,7 @@ from . import __version__
 from .errors import UserError
 
 FILES = {
-    "pyproject.toml": '''[build-system]
+    "pyproject.toml": """[build-system]
 requires = ["setuptools>=61"]
 build-backend = "setuptools.build_meta"
 
@@ -28,8 +28,8 @@ where = ["src"]
 
 [tool.setuptools.package-data]
 {pkg} = ["configs/*.yaml"]
-''',
-    "README.md": '''# paperloom-{name}
+""",
+    "README.md": """# paperloom-{name}
 
 A paperloom plugin. Install with `pip install -e .`, then `core list`, `core info {name}:demo`,
 `core run {name}:demo` and `core check {name}`.
@@ -37,7 +37,7 @@ A paperloom plugin. Install with `pip install -e .`, then `core list`, `core inf
 Replace the demo in `src/{pkg}/` with your paper: keep `plugin.py` declarations only (no heavy
 imports), put the model in `model.py`, the recipe in `train.py`, options in `config.py` and
 defaults in `configs/*.yaml`.
-''',
+""",
     "src/{pkg}/__init__.py": '"""paperloom plugin {name}."""\n',
     "src/{pkg}/plugin.py": '''"""Declarations only: importing this module must stay cheap (no torch)."""
 
@@ -52,7 +52,8 @@ def paperloom_plugin():
 
 @hookimpl
 def paperloom_components():
-    return [Component("linear", "model", "{pkg}.model:build_model", "a linear regression model", produces=("regressor",))]
+    return [Component("linear", "model", "{pkg}.model:build_model", "a linear regression model",
+                      produces=("regressor",))]
 
 
 @hookimpl
@@ -61,7 +62,7 @@ def paperloom_tasks():
                  summary="fit y = 3x - 1 with noise", smoke={{"steps": 20}},
                  verify=(Check("final_loss", "<", other="initial_loss", summary="training lowers the loss"),))]
 ''',
-    "src/{pkg}/config.py": '''from dataclasses import dataclass
+    "src/{pkg}/config.py": """from dataclasses import dataclass
 
 from paperloom.config import option
 
@@ -72,14 +73,14 @@ class DemoConfig:
     steps: int = option(200, help="gradient steps")
     lr: float = option(0.1, help="learning rate")
     samples: int = option(256, help="generated training points")
-''',
-    "src/{pkg}/model.py": '''import torch
+""",
+    "src/{pkg}/model.py": """import torch
 
 
 def build_model(features: int = 1) -> torch.nn.Module:
     return torch.nn.Linear(features, 1)
-''',
-    "src/{pkg}/train.py": '''import torch
+""",
+    "src/{pkg}/train.py": """import torch
 
 
 def demo(cfg, ctx):
@@ -98,14 +99,14 @@ def demo(cfg, ctx):
     final = float(torch.nn.functional.mse_loss(model(x), y))
     ctx.log.info(f"loss {{initial:.3f}} -> {{final:.3f}}")
     return {{"initial_loss": initial, "final_loss": final}}
-''',
+""",
     "src/{pkg}/configs/demo.yaml": "steps: 200\nlr: 0.1\n",
-    "tests/test_plugin.py": '''from paperloom.testing import assert_conforms
+    "tests/test_plugin.py": """from paperloom.testing import assert_conforms
 
 
 def test_conforms():
     assert_conforms("{name}")
-''',
+""",
 }
 
 
@@ -116,8 +117,12 @@ def scaffold(name: str, parent: Path) -> Path:
     if root.exists():
         raise UserError(f"{root} already exists; choose another name or --dir")
     major, minor = __version__.split(".")[:2]
-    values = {"name": name, "pkg": "paperloom_" + name.replace("-", "_"), "major_minor": f"{major}.{minor}",
-              "next_minor": f"{major}.{int(minor) + 1}"}
+    values = {
+        "name": name,
+        "pkg": "paperloom_" + name.replace("-", "_"),
+        "major_minor": f"{major}.{minor}",
+        "next_minor": f"{major}.{int(minor) + 1}",
+    }
     for rel, text in FILES.items():
         path = root / rel.format(**values)
         path.parent.mkdir(parents=True, exist_ok=True)

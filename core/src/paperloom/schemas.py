@@ -41,7 +41,10 @@ class OptimConfig:
 class TextDataConfig:
     """Text for causal-LM tasks: the embedded corpus or local files, a locally trained tokenizer."""
 
-    source: str = option("embedded", help="'embedded' (Python stdlib docstrings) or a path: .txt file, folder of .txt/.md, or .jsonl with a 'text' field")
+    source: str = option(
+        "embedded",
+        help="'embedded' (Python stdlib docstrings) or a path: .txt file, folder of .txt/.md, .jsonl with 'text'",
+    )
     tokenizer: str = option("", help="tokenizer folder (from_pretrained); empty trains a byte-level BPE on the data")
     vocab_size: int = option(2048, help="vocab size when training a tokenizer")
     block_size: int = option(128, help="tokens per training sequence")

@@ -68,13 +68,20 @@ def check_plugin(name: str, run_demo: bool = True, reg: Registry | None = None) 
         if t.config and not (plugin.root / t.config).is_file():
             results.append((f"task {t.name} config", False, f"{plugin.root / t.config} is missing"))
             continue
-        record(f"task {t.name} default config validates", lambda t=t: resolve_task_config(reg, f"{name}:{t.name}") and None)
-        record(f"task {t.name} smoke config validates",
-               lambda t=t: resolve_task_config(reg, f"{name}:{t.name}", smoke=True) and None)
+        record(
+            f"task {t.name} default config validates", lambda t=t: resolve_task_config(reg, f"{name}:{t.name}") and None
+        )
+        record(
+            f"task {t.name} smoke config validates",
+            lambda t=t: resolve_task_config(reg, f"{name}:{t.name}", smoke=True) and None,
+        )
     if run_demo and "demo" in plugin.tasks:
+
         def demo():
             with tempfile.TemporaryDirectory() as tmp:
-                out, metrics = execute(f"{name}:demo", out=Path(tmp) / "run", smoke=True, device="cpu", reg=reg, plot=False)
+                out, metrics = execute(
+                    f"{name}:demo", out=Path(tmp) / "run", smoke=True, device="cpu", reg=reg, plot=False
+                )
                 if not (out / "metrics.json").is_file():
                     raise AssertionError("the demo wrote no metrics.json")
                 numbers = [k for k, v in metrics.items() if isinstance(v, (int, float))]

@@ -51,7 +51,7 @@ class MetricsToRun(Callback):
             self.ctx.log_metrics(row, step=trainer.global_step)
 
     def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
-        if trainer.global_step % self.every == 0 and trainer.fit_loop.epoch_loop._batches_that_stepped > 0:
+        if trainer.global_step > 0 and trainer.global_step % self.every == 0:
             self._write(trainer, "train")
 
     def on_validation_end(self, trainer: L.Trainer, *args: Any) -> None:
@@ -64,15 +64,15 @@ def make_trainer(ctx: Any, cfg: TrainerConfig, callbacks: list | tuple = (), **o
 
     loggers: list = [CSVLogger(str(ctx.out), name="logs", version="")]
     try:
-        from lightning.pytorch.loggers import TensorBoardLogger
-
         import tensorboard  # noqa: F401  (TensorBoardLogger needs it)
+        from lightning.pytorch.loggers import TensorBoardLogger
 
         loggers.append(TensorBoardLogger(str(ctx.out), name="logs", version="tb"))
     except ImportError:
         pass
-    checkpoint = ModelCheckpoint(dirpath=str(ctx.checkpoint_dir), save_last=True, save_top_k=0,
-                                 every_n_train_steps=max(1, cfg.checkpoint_every))
+    checkpoint = ModelCheckpoint(
+        dirpath=str(ctx.checkpoint_dir), save_last=True, save_top_k=0, every_n_train_steps=max(1, cfg.checkpoint_every)
+    )
     cbs: list = [checkpoint, MetricsToRun(ctx, cfg.log_every), *callbacks]
     tty = sys.stderr.isatty()
     if tty:
@@ -83,11 +83,23 @@ def make_trainer(ctx: Any, cfg: TrainerConfig, callbacks: list | tuple = (), **o
     if accelerator == "auto" and ctx.device == "cpu":
         accelerator = "cpu"
     kwargs = dict(
-        max_steps=cfg.max_steps, accelerator=accelerator, devices=cfg.devices, strategy=cfg.strategy,
-        precision=cfg.precision, accumulate_grad_batches=cfg.accumulate_grad_batches,
-        gradient_clip_val=cfg.gradient_clip_val or None, val_check_interval=None, check_val_every_n_epoch=None,
-        log_every_n_steps=max(1, cfg.log_every), logger=loggers, callbacks=cbs, default_root_dir=str(ctx.out),
-        enable_progress_bar=tty, enable_model_summary=False, plugins=[AtomicCheckpointIO()], num_sanity_val_steps=0,
+        max_steps=cfg.max_steps,
+        accelerator=accelerator,
+        devices=cfg.devices,
+        strategy=cfg.strategy,
+        precision=cfg.precision,
+        accumulate_grad_batches=cfg.accumulate_grad_batches,
+        gradient_clip_val=cfg.gradient_clip_val or None,
+        val_check_interval=None,
+        check_val_every_n_epoch=None,
+        log_every_n_steps=max(1, cfg.log_every),
+        logger=loggers,
+        callbacks=cbs,
+        default_root_dir=str(ctx.out),
+        enable_progress_bar=tty,
+        enable_model_summary=False,
+        plugins=[AtomicCheckpointIO()],
+        num_sanity_val_steps=0,
     )
     kwargs["val_check_interval"] = max(1, cfg.val_every) * max(1, cfg.accumulate_grad_batches)
     kwargs.update(overrides)

@@ -1,0 +1,113 @@
+"""Run folders: what a run writes, resume after SIGKILL, DDP on two CPU processes."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import torch
+import yaml
+from conftest import run_cli
+
+from paperloom.io import read_jsonl
+from paperloom.run import execute
+from paperloom.testing import registry_with
+
+ENV = {"PAPERLOOM_DISABLE_PLUGINS": "1"}
+
+
+def test_run_folder_contents(tmp_path):
+    out, metrics = execute(
+        "core:demo",
+        smoke=True,
+        out=tmp_path / "r",
+        reg=registry_with(),
+        device="cpu",
+        overrides=["trainer.log_every=1"],
+    )
+    for name in (
+        "config.yaml",
+        "metrics.jsonl",
+        "metrics.json",
+        "run.log",
+        "checkpoints/last.ckpt",
+        "curves.png",
+        "model/model.safetensors",
+        "model/config.json",
+        "logs/metrics.csv",
+    ):
+        assert (out / name).is_file(), name
+    saved = yaml.safe_load((out / "config.yaml").read_text())
+    assert saved["trainer"]["max_steps"] == 4 and saved["trainer"]["log_every"] == 1  # smoke + override, resolved
+    rows = read_jsonl(out / "metrics.jsonl")
+    assert [r["step"] for r in rows if "train_loss" in r] == [1, 2, 3, 4]
+    assert json.loads((out / "metrics.json").read_text()) == metrics
+    assert not list(out.rglob("*.tmp"))  # atomic writes left no temp files
+
+
+def test_resume_after_sigkill(tmp_path):
+    out = tmp_path / "r"
+    args = [
+        "run",
+        "core:train-lm",
+        "--smoke",
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+        "--set",
+        "trainer.max_steps=400",
+        "trainer.checkpoint_every=10",
+        "trainer.val_every=100",
+        "trainer.batch_size=32",
+        "data.block_size=64",
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "paperloom", *args],
+        env={**os.environ, **ENV},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    ckpt = out / "checkpoints" / "last.ckpt"
+    deadline = time.time() + 300
+    while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL, "the run finished before it could be killed"
+    killed_at = torch.load(ckpt, weights_only=True)["global_step"]
+    assert 0 < killed_at < 400
+    assert not (out / "metrics.json").exists() or "steps" not in json.loads((out / "metrics.json").read_text())
+    read_jsonl(out / "metrics.jsonl")  # still readable after the kill
+
+    res = run_cli("run", "core:train-lm", "--resume", "--device", "cpu", "--out", str(out), env=ENV)
+    assert res.returncode == 0, res.stderr[-2000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["steps"] == 400
+    log = (out / "run.log").read_text()
+    assert "resuming from" in log and "last.ckpt" in log
+
+
+def test_ddp_on_two_cpu_processes(tmp_path):
+    out = tmp_path / "ddp"
+    res = run_cli(
+        "run",
+        "core:train-lm",
+        "--smoke",
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+        "--set",
+        "trainer.strategy=ddp",
+        "trainer.devices=2",
+        "trainer.accelerator=cpu",
+        env=ENV,
+        cwd=tmp_path,
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["steps"] == 4 and metrics["val_loss"] < metrics["init_val_loss"]
+    assert not (tmp_path / "runs").exists()  # the second rank used the same run folder

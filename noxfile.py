@@ -1,0 +1,99 @@
+"""Sessions: lint, core tests, each plugin alone (core + that plugin only), all together, demo, benchmarks.
+
+`nox` runs the default sessions (the test suite CI runs). Every session's environment shares one
+torch + torchvision install (`.nox/_torch`, a 5 GB wheel pair) through a .pth file; everything
+else a package declares is installed per session by pip, so a missing dependency still fails.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).parent
+PLUGINS = sorted(p.name for p in (ROOT / "plugins").iterdir() if (p / "pyproject.toml").is_file())
+TORCH = ["torch==2.14.1", "torchvision==0.29.1"]  # the one pair that imports together on these machines
+TORCH_ENV = ROOT / ".nox" / "_torch"
+
+nox.options.sessions = ["lint", "core", "plugin", "together"]
+nox.options.reuse_existing_virtualenvs = True
+nox.options.default_venv_backend = "venv"
+
+
+def _torch_site() -> str:
+    """Create the shared torch environment once; return its site-packages folder."""
+    py = TORCH_ENV / "bin" / "python"
+    if not py.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(TORCH_ENV)], check=True)
+    code = "import torch, torchvision"
+    if subprocess.run([str(py), "-c", code], capture_output=True).returncode != 0:
+        subprocess.run([str(py), "-m", "pip", "install", "-q", *TORCH], check=True)
+    out = subprocess.run(
+        [str(py), "-c", "import site; print(site.getsitepackages()[0])"], check=True, capture_output=True, text=True
+    )
+    return out.stdout.strip()
+
+
+def _install(session: nox.Session, *packages: str) -> None:
+    """Link the shared torch, then pip-install the given local packages with their declared deps."""
+    site = session.run("python", "-c", "import site; print(site.getsitepackages()[0])", silent=True).strip()
+    Path(site, "_paperloom_torch.pth").write_text(_torch_site() + "\n")
+    session.install("-q", "pytest", *packages)
+
+
+def _env() -> dict:
+    # Tests must not depend on a GPU or a hub; keep BLAS to the 2 cores CI has.
+    return {
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2"),
+    }
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    session.install("-q", "ruff")
+    session.run("ruff", "check", "core", "plugins", "benchmarks", "tests", "noxfile.py")
+
+
+@nox.session
+def core(session: nox.Session) -> None:
+    """The core alone: contract, discovery, configs, runs, resume, DDP, scaffold."""
+    _install(session, "./core[lm,test]")
+    session.run("pytest", "-q", "core/tests", *session.posargs, env=_env())
+
+
+@nox.session
+@nox.parametrize("name", PLUGINS)
+def plugin(session: nox.Session, name: str) -> None:
+    """One plugin with only the core beside it: proof it installs and works alone."""
+    _install(session, "./core", f"./plugins/{name}")
+    session.run("core", "list", env=_env())
+    session.run("pytest", "-q", f"plugins/{name}/tests", *session.posargs, env=_env())
+
+
+@nox.session
+def together(session: nox.Session) -> None:
+    """Every plugin installed at once: registry consistency and cross-plugin composition."""
+    _install(session, "./core[lm,test]", *[f"./plugins/{n}" for n in PLUGINS])
+    session.run("core", "list", env=_env())
+    session.run("pytest", "-q", "tests", *session.posargs, env=_env())
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """The main job: every plugin's demo on its embedded default, with its claim checked."""
+    _install(session, "./core[lm]", *[f"./plugins/{n}" for n in PLUGINS])
+    session.run("core", "demo", "--out", "runs/demo", *session.posargs, env=_env())
+
+
+@nox.session
+def benchmarks(session: nox.Session) -> None:
+    """Speed/memory targets, side by side with each baseline (slow: not part of the tests)."""
+    _install(session, "./core[lm]", *[f"./plugins/{n}" for n in PLUGINS])
+    for script in sorted((ROOT / "benchmarks").glob("*.py")):
+        session.run("python", str(script), *session.posargs, env=_env())

@@ -1,0 +1,46 @@
+"""registry.yaml agrees with every plugin's own metadata, and lists every plugin in plugins/."""
+
+from pathlib import Path
+
+import pytest
+import tomllib
+from packaging.requirements import Requirement
+
+from paperloom.plugins import discover
+from paperloom.registry_file import FIELDS, load_registry
+
+ROOT = Path(__file__).resolve().parents[1]
+_, ENTRIES = load_registry(str(ROOT / "registry.yaml"))
+
+
+def pyproject(entry: dict) -> dict:
+    return tomllib.loads((ROOT / entry["path"] / "pyproject.toml").read_text())["project"]
+
+
+def test_every_plugin_folder_is_listed():
+    folders = {p.name for p in (ROOT / "plugins").iterdir() if (p / "pyproject.toml").is_file()}
+    assert folders == {Path(e["path"]).name for e in ENTRIES}
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=lambda e: e["name"])
+def test_entry_matches_the_plugins_metadata(entry):
+    assert set(FIELDS) <= set(entry)
+    project = pyproject(entry)
+    assert entry["distribution"] == project["name"] == f"paperloom-{entry['name']}"
+    assert entry["version"] == project["version"]
+    assert project["entry-points"]["paperloom.plugins"] == {
+        entry["name"]: f"paperloom_{entry['name'].replace('-', '_')}.plugin"
+    }
+    core_reqs = [Requirement(r) for r in project["dependencies"] if Requirement(r).name == "paperloom"]
+    assert [str(r.specifier) for r in core_reqs] == [str(Requirement("paperloom" + entry["core"]).specifier)]
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=lambda e: e["name"])
+def test_entry_matches_the_installed_plugin(entry):
+    reg = discover()
+    if entry["name"] not in reg.plugins:
+        pytest.skip(f"{entry['name']} is not installed in this environment")
+    plugin = reg.plugin(entry["name"])
+    assert plugin.version == entry["version"]
+    assert sorted(plugin.tasks) == sorted(entry["tasks"])
+    assert plugin.info.summary and "demo" in plugin.tasks
