@@ -85,3 +85,14 @@ def test_yaml_errors_name_file_and_line(tmp_path):
 def test_describe_lists_every_option():
     names = [r["name"] for r in describe(Cfg)]
     assert names == ["name", "mode", "ratio", "maybe", "sizes", "inner.steps", "inner.lr"]
+
+
+def test_each_layer_is_blamed_for_its_own_mistake(tmp_path):
+    default = tmp_path / "d.yaml"
+    default.write_text("inner: {steps: 1}\n")
+    user = tmp_path / "u.yaml"
+    user.write_text("inner: {steps: lots}\n")
+    with pytest.raises(UserError, match=r"u.yaml: inner.steps = 'lots'"):
+        resolve(Cfg, default, str(user), ["name=ok"])
+    with pytest.raises(UserError, match=r"^--set: inner.steps = 'x'"):
+        resolve(Cfg, default, None, ["inner.steps=x"])

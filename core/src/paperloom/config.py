@@ -243,14 +243,14 @@ def resolve(
 ) -> tuple[Any, dict]:
     """Default YAML <- --config file <- extra (smoke) <- --set overrides, validated. Returns (cfg, raw)."""
     data: dict = load_yaml(default_file) if default_file else {}
-    where = str(default_file) if default_file else "config"
+    if default_file:
+        build(schema, data, str(default_file))  # blame each layer for its own mistakes
     if user_file:
         data = deep_merge(data, load_yaml(user_file))
-        where = str(user_file)
+        build(schema, data, str(user_file))
     for key, value in (extra or {}).items():
         set_path(data, key.split("."), value)
     for text in overrides:
         keys, value = parse_override(text)
         set_path(data, keys, value)
-        where = "--set" if len(overrides) else where
-    return build(schema, data, where), data
+    return build(schema, data, "--set" if overrides else "config"), data

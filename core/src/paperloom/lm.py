@@ -50,22 +50,23 @@ def embedded_corpus(max_chars: int = 0) -> list[str]:
 
     import warnings
 
-    warnings.filterwarnings("ignore", category=DeprecationWarning, module=__name__)
-    for name in CORPUS_MODULES:
-        try:
-            mod = importlib.import_module(name)
-        except ImportError:
-            continue
-        add(mod)
-        for attr in sorted(vars(mod)):
-            obj = getattr(mod, attr)
-            if getattr(obj, "__module__", None) != mod.__name__ or attr.startswith("_"):
+    with warnings.catch_warnings():  # some stdlib attributes (typing.io) warn when touched
+        warnings.simplefilter("ignore", DeprecationWarning)
+        for name in CORPUS_MODULES:
+            try:
+                mod = importlib.import_module(name)
+            except ImportError:
                 continue
-            add(obj)
-            if inspect.isclass(obj):
-                for meth in sorted(vars(obj)):
-                    if not meth.startswith("_"):
-                        add(getattr(obj, meth, None))
+            add(mod)
+            for attr in sorted(vars(mod)):
+                obj = getattr(mod, attr)
+                if getattr(obj, "__module__", None) != mod.__name__ or attr.startswith("_"):
+                    continue
+                add(obj)
+                if inspect.isclass(obj):
+                    for meth in sorted(vars(obj)):
+                        if not meth.startswith("_"):
+                            add(getattr(obj, meth, None))
     return cap_chars(texts, max_chars) if max_chars else texts
 
 
