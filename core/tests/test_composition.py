@@ -103,3 +103,59 @@ def test_builtin_lm_task_trains_a_llama_component(tmp_path):
 
     model = AutoModelForCausalLM.from_pretrained(out / "model")
     assert model.config.model_type == "llama"
+
+
+ARCH_MODEL = """
+from transformers import AutoConfig, AutoModelForCausalLM, GPT2Config, GPT2LMHeadModel
+
+class FakeConfig(GPT2Config):
+    model_type = "fakegpt"
+
+class FakeLM(GPT2LMHeadModel):
+    config_class = FakeConfig
+
+AutoConfig.register("fakegpt", FakeConfig)
+AutoModelForCausalLM.register(FakeConfig, FakeLM)
+
+def build(vocab_size=64):
+    return FakeLM(FakeConfig(vocab_size=vocab_size, n_layer=1, n_embd=16, n_head=2, n_positions=32))
+"""
+
+ARCH_PLUGIN = """
+from paperloom import Component, PluginInfo, hookimpl
+
+@hookimpl
+def paperloom_plugin():
+    return PluginInfo(summary="a new HF architecture")
+
+@hookimpl
+def paperloom_components():
+    return [Component("net", "model", "fakeplug_arch_model:build", produces=("causal-lm",),
+                      hf_model_types=("fakegpt",))]
+"""
+
+
+def test_checkpoint_of_a_plugin_architecture_loads_from_its_folder(fake_site, tmp_path):
+    """A folder saved with a plugin's own model_type loads through core:hf-causal-lm in a fresh process."""
+    import subprocess
+    import sys
+
+    from conftest import make_dist
+
+    (fake_site / "fakeplug_arch_model.py").write_text(ARCH_MODEL)
+    make_dist(fake_site, "fakeplug-arch", "1.0", "arch", "fakeplug_arch", ARCH_PLUGIN)
+    env = {"PYTHONPATH": str(fake_site), "PATH": "/usr/bin:/bin"}
+    folder = tmp_path / "ckpt"
+    save = f"import fakeplug_arch_model as m; m.build().save_pretrained({str(folder)!r})"
+    subprocess.run([sys.executable, "-c", save], check=True, env=env)
+    load = (
+        f"from paperloom.run import Run; from pathlib import Path; "
+        f"m = Run(out=Path('.'), plugin='core', task='x').build({str(folder)!r}); print(type(m).__name__)"
+    )
+    res = subprocess.run([sys.executable, "-c", load], capture_output=True, text=True, env=env)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.strip().endswith("FakeLM")
+    res = subprocess.run(
+        [sys.executable, "-c", load], capture_output=True, text=True, env={**env, "PAPERLOOM_DISABLE_PLUGINS": "arch"}
+    )
+    assert "model_type 'fakegpt' is not known to transformers and no installed plugin declares it" in res.stderr

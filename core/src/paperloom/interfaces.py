@@ -29,7 +29,9 @@ class Component:
     ``defaults`` merged with the caller's keyword arguments. ``produces`` / ``consumes`` are data
     contracts (free-form tags such as ``causal-lm``, ``preference-pairs``, ``coco-panoptic``,
     ``image-text-pairs``); the core checks them when a config wires components together, before
-    anything heavy is imported.
+    anything heavy is imported. ``hf_model_types`` names the Hugging Face ``model_type`` values the
+    builder's module registers with the Auto classes on import, so a saved checkpoint of a
+    plugin's own architecture loads from its folder (``core:hf-causal-lm``) like any other.
     """
 
     name: str
@@ -39,6 +41,7 @@ class Component:
     produces: tuple[str, ...] = ()
     consumes: tuple[str, ...] = ()
     defaults: Mapping[str, Any] = field(default_factory=dict)
+    hf_model_types: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,7 @@ def load_causal_lm(path: str, vocab_size: int | None = None, **kwargs: Any) -> A
     folder = Path(path).expanduser()
     if not (folder / "config.json").is_file():
         raise UserError(f"{folder} is not a checkpoint folder (no config.json); pass a folder saved by save_pretrained")
+    register_model_type(folder)
     model = AutoModelForCausalLM.from_pretrained(str(folder), local_files_only=True, **kwargs)
     if vocab_size is not None and model.get_input_embeddings().num_embeddings < vocab_size:
         raise UserError(
@@ -65,6 +66,29 @@ def load_causal_lm(path: str, vocab_size: int | None = None, **kwargs: Any) -> A
             f"tokenizer has {vocab_size}; use the tokenizer saved with the model (data.tokenizer={folder})"
         )
     return model
+
+
+def register_model_type(folder: Path) -> None:
+    """Import the plugin module that registers this checkpoint's `model_type` with transformers, if any."""
+    import json
+
+    from transformers import CONFIG_MAPPING
+
+    model_type = json.loads((folder / "config.json").read_text()).get("model_type")
+    if not model_type or model_type in CONFIG_MAPPING:
+        return
+    from .plugins import registry
+    from .run import load_ref
+
+    for plugin in registry().healthy():
+        for comp in plugin.components.values():
+            if model_type in comp.hf_model_types:
+                load_ref(comp.builder)  # importing the module registers the Auto classes
+                return
+    raise UserError(
+        f"{folder}: model_type {model_type!r} is not known to transformers and no installed plugin "
+        "declares it (Component.hf_model_types); install the plugin that saved this checkpoint"
+    )
 
 
 def build_text(**kwargs: Any) -> Any:
