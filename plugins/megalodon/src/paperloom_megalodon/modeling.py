@@ -1,0 +1,226 @@
+"""`MegalodonForCausalLM`: the Megalodon LM (arXiv 2404.08801) as a Hugging Face `PreTrainedModel`.
+
+    x = Embed(tokens)                                      (* sqrt(D) when scale_emb)
+    for each block:  Y^ = MegalodonAttention(x)             timestep norm, CEMA, normalized chunk attention
+                     x  = FFN(LayerNorm(Y^)) + x            pre-norm, two-hop residual (§3.4, Fig. 3c)
+    logits = lm_head(TimestepNorm(x))                       final timestep norm + LM head
+
+Blocks live in `model.layers` (an nn.ModuleList of `config.num_hidden_layers`), embeddings in
+`model.embed_tokens`, the head in `lm_head`, as in Llama, so layer-slicing tools work unchanged.
+Incremental decoding carries a `MegalodonCache` (per layer: CEMA state, timestep-norm statistics and
+the open chunk's keys/values; plus the final norm's statistics): token-by-token == full forward.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import AutoConfig, AutoModelForCausalLM, GenerationMixin, PreTrainedModel
+from transformers.modeling_outputs import CausalLMOutputWithPast
+
+from .attention import LayerState, MegalodonAttention
+from .cema import ComplexEMA, init_cema_
+from .configuration import MegalodonConfig, preset_config
+from .timestep_norm import State, TimestepNorm
+
+
+class MegalodonCache:
+    """Recurrent + open-chunk state of every layer. Its size does not grow with the sequence (O(chunk))."""
+
+    is_compileable = False
+
+    def __init__(self, num_layers: int) -> None:
+        self.layers: list[LayerState | None] = [None] * num_layers
+        self.final_norm: State | None = None
+        self.seen_tokens = 0
+
+    def get_seq_length(self, layer_idx: int = 0) -> int:
+        return self.seen_tokens
+
+    @property
+    def is_linear(self) -> list[bool]:  # generate(): a recurrent state, nothing to slice by length
+        return [True] * len(self.layers)
+
+    def reorder_cache(self, beam_idx: torch.Tensor) -> None:
+        for layer in self.layers:
+            if layer is not None:
+                layer.index_select(beam_idx)
+        if self.final_norm is not None:
+            self.final_norm = tuple(t[beam_idx] for t in self.final_norm)
+
+
+class MegalodonFFN(nn.Module):
+    """Normalized FFN: LayerNorm, then SiLU (or SwiGLU) MLP; the caller adds the two-hop residual."""
+
+    def __init__(self, config: MegalodonConfig, layer_idx: int) -> None:
+        super().__init__()
+        d, f = config.hidden_size, config.ffn_hidden_size
+        self.norm = nn.LayerNorm(d, eps=config.norm_eps)
+        self.fc1 = nn.Linear(d, f, bias=False)
+        self.fc2 = nn.Linear(f, d, bias=False)
+        self.fc3 = nn.Linear(d, f, bias=False) if config.swiglu else None
+        self.hidden_dropout, self.dropout = config.hidden_dropout, config.dropout
+        # optional layer scale of the official code (0.1 * 0.5^layer); off by default
+        self.alpha = nn.Parameter(torch.full((d,), 0.1 * 0.5**layer_idx)) if config.rescale_nffn else None
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        x = self.norm(y)
+        hidden = F.silu(self.fc1(x)) * self.fc3(x) if self.fc3 is not None else F.silu(self.fc1(x))
+        out = F.dropout(self.fc2(F.dropout(hidden, self.hidden_dropout, self.training)), self.dropout, self.training)
+        return out if self.alpha is None else out * self.alpha
+
+
+class MegalodonBlock(nn.Module):
+    def __init__(self, config: MegalodonConfig, layer_idx: int) -> None:
+        super().__init__()
+        self.attn = MegalodonAttention(config)
+        self.ffn = MegalodonFFN(config, layer_idx)
+
+    def forward(self, x, state=None, mask=None, use_cache=False):
+        y, state = self.attn(x, state, mask, use_cache)  # Y^ = attention(X) + X
+        return self.ffn(y) + x, state  # two-hop residual: FFN(LN(Y^)) + X (block input, not Y^)
+
+
+class MegalodonPreTrainedModel(PreTrainedModel):
+    config_class = MegalodonConfig
+    base_model_prefix = "model"
+    supports_gradient_checkpointing = False
+    _no_split_modules = ["MegalodonBlock"]
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        from transformers import initialization as init
+
+        std = self.config.initializer_range
+        if isinstance(module, ComplexEMA):
+            init_cema_(module, init)
+        elif isinstance(module, TimestepNorm):
+            init.zeros_(module.weight)
+            init.zeros_(module.bias)
+        elif isinstance(module, MegalodonAttention):
+            init.zeros_(module.gamma)
+            init.zeros_(module.beta)
+        elif isinstance(module, MegalodonFFN) and module.alpha is not None:
+            init.constant_(module.alpha, 0.1)
+        elif isinstance(module, nn.Linear):
+            init.normal_(module.weight, mean=0.0, std=std)
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            init.normal_(module.weight, mean=0.0, std=module.embedding_dim**-0.5)  # official: N(0, 1/D)
+        elif isinstance(module, (nn.LayerNorm, nn.RMSNorm)):
+            if module.weight is not None:
+                init.ones_(module.weight)
+            if getattr(module, "bias", None) is not None:
+                init.zeros_(module.bias)
+
+
+class MegalodonModel(MegalodonPreTrainedModel):
+    def __init__(self, config: MegalodonConfig) -> None:
+        super().__init__(config)
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size)
+        self.layers = nn.ModuleList(MegalodonBlock(config, i) for i in range(config.num_hidden_layers))
+        self.norm = TimestepNorm(config.hidden_size, config.norm_num_groups, config.norm_eps, config.kernel_backend)
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.embed_tokens
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        self.embed_tokens = value
+
+    def forward(self, input_ids=None, attention_mask=None, cache: MegalodonCache | None = None, use_cache=False,
+                inputs_embeds=None, output_hidden_states=False):
+        x = self.embed_tokens(input_ids) if inputs_embeds is None else inputs_embeds
+        if self.config.scale_emb:
+            x = x * self.config.hidden_size**0.5
+        x = F.dropout(x, self.config.dropout, self.training)
+        length = x.shape[1]
+        mask = None
+        if attention_mask is not None and attention_mask.dim() == 2:
+            mask = attention_mask[:, -length:].to(x.dtype)  # generate() passes the mask of every token so far
+            mask = None if bool(mask.all()) else mask
+        if use_cache and cache is None:
+            cache = MegalodonCache(len(self.layers))
+        hidden = [x] if output_hidden_states else None
+        for i, layer in enumerate(self.layers):
+            x, state = layer(x, cache.layers[i] if cache is not None else None, mask, use_cache)
+            if use_cache:
+                cache.layers[i] = state
+            if hidden is not None:
+                hidden.append(x)
+        x, final = self.norm(x, cache.final_norm if cache is not None else None, mask)
+        if use_cache:
+            cache.final_norm = tuple(t.detach() for t in final)
+            cache.seen_tokens += length
+        return x, cache, hidden
+
+
+class MegalodonForCausalLM(MegalodonPreTrainedModel, GenerationMixin):
+    """Megalodon with an LM head; `forward(input_ids, labels=...)` returns `.loss` and `.logits`."""
+
+    _tied_weights_keys = {"lm_head.weight": "model.embed_tokens.weight"}
+    _is_stateful = True  # recurrent state: assisted decoding cannot roll it back
+
+    def __init__(self, config: MegalodonConfig) -> None:
+        super().__init__(config)
+        self.model = MegalodonModel(config)
+        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        self.post_init()
+
+    @classmethod
+    def _supports_default_dynamic_cache(cls) -> bool:  # we bring our own cache (recurrent state, not a KV list)
+        return False
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.model.embed_tokens
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        self.model.embed_tokens = value
+
+    def get_output_embeddings(self) -> nn.Linear:
+        return self.lm_head
+
+    def set_output_embeddings(self, value: nn.Linear) -> None:
+        self.lm_head = value
+
+    def forward(self, input_ids=None, attention_mask=None, cache=None, use_cache=None, labels=None,
+                inputs_embeds=None, output_hidden_states=None, return_dict=None, logits_to_keep: int = 0,
+                past_key_values=None, **kwargs: Any) -> CausalLMOutputWithPast:
+        cache = cache if cache is not None else past_key_values
+        if use_cache is None:
+            use_cache = cache is not None
+        x, cache, hidden = self.model(input_ids, attention_mask, cache, use_cache, inputs_embeds,
+                                      bool(output_hidden_states))
+        logits = self.lm_head(x if not logits_to_keep else x[:, -logits_to_keep:]).float()
+        loss = None
+        if labels is not None:
+            loss = F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1),
+                                   ignore_index=-100)
+        return CausalLMOutputWithPast(loss=loss, logits=logits, cache=cache if use_cache else None,
+                                      hidden_states=tuple(hidden) if hidden is not None else None)
+
+
+AutoConfig.register("megalodon", MegalodonConfig, exist_ok=True)
+AutoModelForCausalLM.register(MegalodonConfig, MegalodonForCausalLM, exist_ok=True)
+
+
+def build_model(preset: str = "small", vocab_size: int = 2048, **overrides: Any) -> MegalodonForCausalLM:
+    """Component builder (`megalodon:tiny`, `megalodon:small`, ...): a randomly initialised model.
+
+    Keys that are no `MegalodonConfig` field (e.g. GPT-2 sizes a generic task passes) are dropped with a
+    warning, so generic tasks compose; a misspelt size shows up in that warning.
+    """
+    import inspect
+    import warnings
+
+    known = set(inspect.signature(MegalodonConfig.__init__).parameters) - {"self", "kwargs"}
+    unknown = sorted(k for k in overrides if k not in known)
+    if unknown:
+        warnings.warn(f"megalodon builder: ignoring options that are not MegalodonConfig fields: {unknown}; "
+                      f"known: {sorted(known)}", stacklevel=2)
+    kwargs = {k: v for k, v in overrides.items() if k in known}
+    return MegalodonForCausalLM(preset_config(preset, vocab_size=vocab_size, **kwargs))
