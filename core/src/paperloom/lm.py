@@ -7,6 +7,7 @@ copy. Models follow the ``causal-lm`` contract: a Hugging Face ``PreTrainedModel
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import math
@@ -37,6 +38,11 @@ CORPUS_MODULES = (
 
 def embedded_corpus(max_chars: int = 0) -> list[str]:
     """Docstrings of Python's own standard library: text every machine has, in a fixed order."""
+    return list(_embedded_corpus(max_chars))
+
+
+@functools.lru_cache(maxsize=8)
+def _embedded_corpus(max_chars: int) -> tuple[str, ...]:
     import importlib
 
     texts: list[str] = []
@@ -53,6 +59,8 @@ def embedded_corpus(max_chars: int = 0) -> list[str]:
     with warnings.catch_warnings():  # some stdlib attributes (typing.io) warn when touched
         warnings.simplefilter("ignore", DeprecationWarning)
         for name in CORPUS_MODULES:
+            if max_chars and sum(map(len, texts)) >= max_chars:
+                break  # enough text: importing the rest of the stdlib would only cost time
             try:
                 mod = importlib.import_module(name)
             except ImportError:
@@ -67,7 +75,7 @@ def embedded_corpus(max_chars: int = 0) -> list[str]:
                     for meth in sorted(vars(obj)):
                         if not meth.startswith("_"):
                             add(getattr(obj, meth, None))
-    return cap_chars(texts, max_chars) if max_chars else texts
+    return tuple(cap_chars(texts, max_chars) if max_chars else texts)
 
 
 def read_corpus(source: str, max_chars: int = 0) -> list[str]:
@@ -227,6 +235,9 @@ class CausalLMModule(L.LightningModule):
     def __init__(self, model: torch.nn.Module, optim: OptimConfig, total_steps: int) -> None:
         super().__init__()
         self.model, self.optim, self.total_steps = model, optim, total_steps
+
+    def on_train_start(self) -> None:
+        self.model.train()  # from_pretrained returns eval mode: train with the dropout the config asks for
 
     def training_step(self, batch: dict, _: int) -> torch.Tensor:
         loss = lm_loss(self.model, batch)

@@ -100,6 +100,34 @@ class Run:
     def path(self, name: str) -> Path:
         return self.out / name
 
+    def stage(self, name: str) -> Stage:
+        """A context for one of several trainings in this run (see `Stage`)."""
+        return Stage(self, name)
+
+
+class Stage:
+    """One of several trainings inside a run (e.g. a baseline and the paper's method): its own folder
+    ``<run>/stages/<name>/`` for Lightning logs and ``checkpoints/`` (so they never overwrite each other's
+    last.ckpt, and each resumes on its own); its metrics go to the run's metrics.jsonl as ``<name>/<metric>``
+    and are kept in ``curve`` for plots. Everything else is the parent run's."""
+
+    def __init__(self, ctx: Any, name: str) -> None:
+        self._ctx, self.name = ctx, name
+        self.out = Path(ctx.out) / "stages" / name
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.curve: list[dict] = []
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.out / CHECKPOINT_DIR
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        self.curve.append({"step": step, **{k: _num(v) for k, v in metrics.items()}})
+        self._ctx.log_metrics({f"{self.name}/{k}": v for k, v in metrics.items()}, step=step)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ctx, name)
+
 
 def _num(v: Any) -> Any:
     try:

@@ -1,0 +1,340 @@
+"""COCONut PQ evaluation: paperloom-coconut's vectorized, multi-process evaluator vs a plain
+per-segment loop written the way panopticapi's ``pq_compute`` does it, on the same generated
+prediction folder, in one run; identical numbers are checked, images/s, ratios and peak memory reported.
+
+    python benchmarks/coconut.py                      # ~2,000 images of 640x480, 20-60 segments each
+    python benchmarks/coconut.py --images 200         # smaller
+    python benchmarks/coconut.py --index-images 50000 # also time opening a large split (lazy index)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+OFFSET = 256 * 256 * 256
+VOID = 0
+
+
+# --------------------------------------------------------------------------- data
+
+
+def make_pair(rng, h, w, cats):
+    """GT and prediction label maps: nearest-seed regions with VOID borders; prediction shifted/relabelled."""
+    k = int(rng.integers(20, 61))
+    gh, gw = h // 2, w // 2  # regions at half resolution with wobbly (noise-perturbed) boundaries
+    ys, xs = rng.uniform(0, gh, k), rng.uniform(0, gw, k)
+    yy, xx = np.mgrid[:gh, :gw].astype(np.float32)
+    wob = np.kron(rng.normal(0, 6, (gh // 8 + 1, gw // 8 + 1, k)), np.ones((8, 8, 1)))[:gh, :gw].astype(np.float32)
+    lab = (np.sqrt((yy[..., None] - ys) ** 2 + (xx[..., None] - xs) ** 2) + wob).argmin(-1) + 1
+    lab = lab.repeat(2, 0).repeat(2, 1)
+    border = np.zeros(lab.shape, bool)
+    border[1:] |= lab[1:] != lab[:-1]
+    border[:, 1:] |= lab[:, 1:] != lab[:, :-1]
+    gt_lab = np.where(border & (rng.random(lab.shape) < 0.7), 0, lab)
+    dy, dx = rng.integers(-6, 7, 2)
+    pred_lab = np.roll(lab, (dy, dx), (0, 1))
+    pred_lab[rng.random(lab.shape) < 0.002] = 0
+    ids = rng.choice(np.arange(1, 1 << 24), size=k + 1, replace=False)
+    ids[0] = 0
+    things = [c for c in cats if c["isthing"]]
+    gsegs, psegs, crowded = [], [], set()
+    gt, pred = ids[gt_lab].astype(np.uint32), ids[pred_lab].astype(np.uint32)
+    g_present, p_present = set(np.unique(gt).tolist()), set(np.unique(pred).tolist())
+    for j in range(1, k + 1):
+        cat = things[rng.integers(len(things))] if rng.random() < 0.6 else cats[rng.integers(len(cats))]
+        crowd = int(cat["isthing"] and rng.random() < 0.05 and cat["id"] not in crowded)
+        crowded.add(cat["id"]) if crowd else None
+        sid = int(ids[j])
+        if sid in g_present:
+            gsegs.append({"id": sid, "category_id": cat["id"], "iscrowd": crowd, "area": int((gt == sid).sum())})
+        if sid in p_present:
+            pc = cat["id"] if rng.random() < 0.85 else cats[rng.integers(len(cats))]["id"]
+            psegs.append({"id": sid, "category_id": pc, "iscrowd": 0})
+    return gt, gsegs, pred, psegs
+
+
+def generate(root: Path, n: int, h: int, w: int, seed: int = 0) -> None:
+    from paperloom_coconut.categories import COCO_PANOPTIC_CATEGORIES as cats
+    from paperloom_coconut.panoptic import id2rgb
+
+    rng = np.random.default_rng(seed)
+    for d in ("gt", "pred"):
+        (root / d).mkdir(parents=True, exist_ok=True)
+    images, gt_anns, pred_anns = [], [], []
+    for i in range(n):
+        gt, gsegs, pred, psegs = make_pair(rng, h, w, cats)
+        name = f"{i:012d}.png"
+        Image.fromarray(id2rgb(gt)).save(root / "gt" / name, compress_level=1)
+        Image.fromarray(id2rgb(pred)).save(root / "pred" / name, compress_level=1)
+        images.append({"id": i, "file_name": name.replace(".png", ".jpg"), "height": h, "width": w})
+        gt_anns.append({"image_id": i, "file_name": name, "segments_info": gsegs})
+        pred_anns.append({"image_id": i, "file_name": name, "segments_info": psegs})
+    (root / "gt.json").write_text(json.dumps({"images": images, "annotations": gt_anns, "categories": cats}))
+    (root / "pred.json").write_text(json.dumps({"annotations": pred_anns}))
+
+
+# --------------------------------------------------------------------------- the panopticapi-style loop
+
+
+def rgb2id(color):
+    color = color.astype(np.int32)
+    return color[:, :, 0] + 256 * color[:, :, 1] + 256 * 256 * color[:, :, 2]
+
+
+def ref_single(args):
+    pairs, gt_folder, pred_folder, categories = args
+    stat = defaultdict(lambda: [0, 0, 0, 0.0])  # tp, fp, fn, iou
+    for gt_ann, pred_ann in pairs:
+        pan_gt = rgb2id(np.array(Image.open(os.path.join(gt_folder, gt_ann["file_name"])), dtype=np.uint32))
+        pan_pred = rgb2id(np.array(Image.open(os.path.join(pred_folder, pred_ann["file_name"])), dtype=np.uint32))
+        ref_image(pan_gt, gt_ann, pan_pred, pred_ann, categories, stat)
+    return dict(stat)
+
+
+def ref_image(pan_gt, gt_ann, pan_pred, pred_ann, categories, stat):
+    """panopticapi's per-image body, unchanged in substance."""
+    gt_segms = {el["id"]: dict(el) for el in gt_ann["segments_info"]}
+    pred_segms = {el["id"]: dict(el) for el in pred_ann["segments_info"]}
+    pred_labels_set = set(el["id"] for el in pred_ann["segments_info"])
+    labels, labels_cnt = np.unique(pan_pred, return_counts=True)
+    for label, label_cnt in zip(labels, labels_cnt):
+        if label not in pred_segms:
+            if label == VOID:
+                continue
+            raise KeyError(f"segment {label} in PNG, not in JSON")
+        pred_segms[label]["area"] = label_cnt
+        pred_labels_set.remove(label)
+        if pred_segms[label]["category_id"] not in categories:
+            raise KeyError("unknown category")
+    if pred_labels_set:
+        raise KeyError("segments in JSON, not in PNG")
+    pan_gt_pred = pan_gt.astype(np.uint64) * OFFSET + pan_pred.astype(np.uint64)
+    gt_pred_map = {}
+    labels, labels_cnt = np.unique(pan_gt_pred, return_counts=True)
+    for label, intersection in zip(labels, labels_cnt):
+        gt_pred_map[(label // OFFSET, label % OFFSET)] = intersection
+    gt_matched, pred_matched = set(), set()
+    for (gt_label, pred_label), intersection in gt_pred_map.items():
+        if gt_label not in gt_segms or pred_label not in pred_segms:
+            continue
+        if gt_segms[gt_label]["iscrowd"] == 1:
+            continue
+        if gt_segms[gt_label]["category_id"] != pred_segms[pred_label]["category_id"]:
+            continue
+        union = (pred_segms[pred_label]["area"] + gt_segms[gt_label]["area"] - intersection
+                 - gt_pred_map.get((VOID, pred_label), 0))
+        iou = intersection / union
+        if iou > 0.5:
+            s = stat[gt_segms[gt_label]["category_id"]]
+            s[0] += 1
+            s[3] += iou
+            gt_matched.add(gt_label)
+            pred_matched.add(pred_label)
+    crowd = {}
+    for gt_label, gt_info in gt_segms.items():
+        if gt_label in gt_matched:
+            continue
+        if gt_info["iscrowd"] == 1:
+            crowd[gt_info["category_id"]] = gt_label
+            continue
+        stat[gt_info["category_id"]][2] += 1
+    for pred_label, pred_info in pred_segms.items():
+        if pred_label in pred_matched:
+            continue
+        intersection = gt_pred_map.get((VOID, pred_label), 0)
+        if pred_info["category_id"] in crowd:
+            intersection += gt_pred_map.get((crowd[pred_info["category_id"]], pred_label), 0)
+        if intersection / pred_info["area"] > 0.5:
+            continue
+        stat[pred_info["category_id"]][1] += 1
+
+
+def reference(root: Path, processes: int) -> dict:
+    gt = json.loads((root / "gt.json").read_text())
+    pred = {a["image_id"]: a for a in json.loads((root / "pred.json").read_text())["annotations"]}
+    cats = {c["id"]: c for c in gt["categories"]}
+    pairs = [(a, pred[a["image_id"]]) for a in gt["annotations"]]
+    chunks = np.array_split(np.arange(len(pairs)), processes)  # as pq_compute_multi_core splits the image list
+    jobs = [([pairs[i] for i in c], str(root / "gt"), str(root / "pred"), cats) for c in chunks]
+    if processes == 1:
+        parts = [ref_single(jobs[0])]
+    else:
+        with mp.get_context("fork").Pool(processes) as pool:
+            parts = pool.map(ref_single, jobs)
+    total = defaultdict(lambda: [0, 0, 0, 0.0])
+    for p in parts:
+        for k, v in p.items():
+            t = total[k]
+            t[0], t[1], t[2], t[3] = t[0] + v[0], t[1] + v[1], t[2] + v[2], t[3] + v[3]
+    out, per = {}, {}
+    for name, want in (("", None), ("_th", 1), ("_st", 0)):
+        pq = sq = rq = n = 0
+        for cid, c in cats.items():
+            if want is not None and c["isthing"] != want:
+                continue
+            tp, fp, fn, iou = total[cid]
+            if tp + fp + fn == 0:
+                continue
+            n += 1
+            pq += iou / (tp + 0.5 * fp + 0.5 * fn)
+            sq += iou / tp if tp else 0
+            rq += tp / (tp + 0.5 * fp + 0.5 * fn)
+            per[cid] = (tp, fp, fn)
+        out.update({"pq" + name: pq / n, "sq" + name: sq / n, "rq" + name: rq / n})
+    return {"metrics": out, "counts": {str(k): list(v) for k, v in sorted(per.items())}}
+
+
+def ours(root: Path, processes: int) -> dict:
+    from paperloom_coconut.panoptic import PanopticIndex
+    from paperloom_coconut.pq import evaluate_folder, load_predictions
+
+    index = PanopticIndex(root / "gt.json", root / "gt", cache_dir=root / "cache")
+    acc = evaluate_folder(index, load_predictions(str(root / "pred.json"), str(root / "pred")), str(root / "pred"),
+                          processes=processes, want_ap=False)
+    m = acc.pq()
+    per = acc.pq_per_class()
+    counts = {str(k): [v["tp"], v["fp"], v["fn"]] for k, v in sorted(per.items()) if v["counted"]}
+    return {"metrics": {k: v for k, v in m.items() if not k.startswith("n")}, "counts": counts}
+
+
+def _hwm_mb() -> float:
+    """This process's own peak RSS (VmHWM starts afresh at exec, unlike ru_maxrss)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_child(which: str, root: Path, processes: int) -> None:
+    t = time.perf_counter()
+    res = (reference if which == "panopticapi-loop" else ours)(root, processes)
+    res["seconds"] = time.perf_counter() - t
+    res["peak_rss_mb"] = _hwm_mb()  # main process
+    res["worker_peak_rss_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # largest worker
+    print(json.dumps(res))
+
+
+def compute_only(root: Path, k: int) -> dict:
+    """Per-image compute with PNGs already decoded (what vectorization changes; decoding is common to both)."""
+    from paperloom_coconut.panoptic import read_ids
+    from paperloom_coconut.pq import Accumulator, Categories, image_stats
+
+    gt = json.loads((root / "gt.json").read_text())
+    pred = {a["image_id"]: a for a in json.loads((root / "pred.json").read_text())["annotations"]}
+    cats = {c["id"]: c for c in gt["categories"]}
+    data = [(read_ids(root / "gt" / a["file_name"]), a, read_ids(root / "pred" / pred[a["image_id"]]["file_name"]),
+             pred[a["image_id"]]) for a in gt["annotations"][:k]]
+    stat = defaultdict(lambda: [0, 0, 0, 0.0])
+    table = Categories(gt["categories"])
+    acc = Accumulator(gt["categories"])
+    t_ref = t_ours = 0.0
+    for g, ga, p, pa in data:  # interleaved, so load on a shared machine hits both alike
+        t = time.perf_counter()
+        ref_image(g, ga, p, pa, cats, stat)
+        t_ref += time.perf_counter() - t
+        t = time.perf_counter()
+        acc.add(image_stats(g, ga["segments_info"], p, pa["segments_info"], table))
+        t_ours += time.perf_counter() - t
+    return {"images": len(data), "ref_s": t_ref, "ours_s": t_ours}
+
+
+def timed(which: str, root: Path, processes: int) -> dict:
+    """Each measurement in a fresh process, so peak memory is its own."""
+    cmd = [sys.executable, __file__, "--child", which, "--root", str(root), "--processes", str(processes)]
+    out = subprocess.run(cmd,
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def index_open(n: int, tmp: Path) -> dict:
+    """Time opening an n-image split: first open parses the JSON and writes the cache, later opens mmap it."""
+    from paperloom_coconut.panoptic import PanopticIndex
+
+    segs = [{"id": j + 1, "category_id": 1, "iscrowd": 0, "area": 100, "bbox": [0, 0, 10, 10]} for j in range(20)]
+    images = [{"id": i, "file_name": f"{i:012d}.jpg", "height": 480, "width": 640} for i in range(n)]
+    anns = [{"image_id": i, "file_name": f"{i:012d}.png", "segments_info": segs} for i in range(n)]
+    js = tmp / "big.json"
+    js.write_text(json.dumps({"images": images, "annotations": anns, "categories": [{"id": 1, "isthing": 1}]}))
+    (tmp / "png").mkdir(exist_ok=True)
+    t = time.perf_counter()
+    PanopticIndex(js, tmp / "png", cache_dir=tmp / "cache")
+    first = time.perf_counter() - t
+    t = time.perf_counter()
+    ix = PanopticIndex(js, tmp / "png", cache_dir=tmp / "cache")
+    ix.record(n - 1)
+    again = time.perf_counter() - t
+    return {"images": n, "json_mb": js.stat().st_size / 2**20, "first_open_s": first, "cached_open_s": again}
+
+
+def _mem(r: dict) -> str:
+    w = r.get("worker_peak_rss_mb", 0)
+    return f"{r['peak_rss_mb']:.0f} MB" + (f" + {w:.0f} MB" if w else "")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--images", type=int, default=2000)
+    ap.add_argument("--height", type=int, default=480)
+    ap.add_argument("--width", type=int, default=640)
+    ap.add_argument("--processes", default="1,2")
+    ap.add_argument("--index-images", type=int, default=0, help="also time opening a split of this many images")
+    ap.add_argument("--root", default="")
+    ap.add_argument("--child", default="")
+    args = ap.parse_args()
+    if args.child:
+        return run_child(args.child, Path(args.root), int(args.processes))
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(args.root or tmp)
+        if not (root / "gt.json").is_file():
+            t = time.perf_counter()
+            generate(root, args.images, args.height, args.width)
+            print(f"generated {args.images} GT + prediction PNG pairs ({args.width}x{args.height}, 20-60 segments) "
+                  f"in {time.perf_counter() - t:.0f}s", flush=True)
+        n = len(json.loads((root / "pred.json").read_text())["annotations"])
+        print(f"machine: {os.cpu_count()} CPU cores visible, load average {os.getloadavg()[0]:.1f}\n")
+        rows = []
+        for p in [int(x) for x in args.processes.split(",")]:
+            ref, mine = timed("panopticapi-loop", root, p), timed("paperloom-coconut", root, p)
+            same_counts = ref["counts"] == mine["counts"]
+            diff = max(abs(ref["metrics"][k] - mine["metrics"][k]) for k in ref["metrics"])
+            rows.append((p, ref, mine, same_counts, diff))
+            print(f"{p} process(es): loop {n / ref['seconds']:.1f} img/s, ours {n / mine['seconds']:.1f} img/s; "
+                  f"TP/FP/FN identical: {same_counts}, max |dPQ/SQ/RQ| = {diff:.1e}", flush=True)
+        print("\n(end to end: reading + decoding both PNGs, evaluating, summing; "
+              "peak RSS = main process, + largest worker)")
+        print("| processes | panopticapi-style loop | paperloom-coconut | speed-up | peak RSS loop / ours | numbers |")
+        print("|---|---|---|---|---|---|")
+        for p, ref, mine, same, diff in rows:
+            print(f"| {p} | {n / ref['seconds']:.1f} img/s | {n / mine['seconds']:.1f} img/s | "
+                  f"{ref['seconds'] / mine['seconds']:.2f}x | {_mem(ref)} / {_mem(mine)} | "
+                  f"{'identical' if same and diff < 1e-12 else 'DIFFERENT'} (max diff {diff:.1e}) |")
+        print(f"\nPQ = {rows[0][2]['metrics']['pq']:.6f}  (SQ {rows[0][2]['metrics']['sq']:.6f}, "
+              f"RQ {rows[0][2]['metrics']['rq']:.6f}) on {n} images")
+        c = compute_only(root, min(n, 300))
+        print(f"\ncompute only (PNGs pre-decoded, {c['images']} images, 1 process): panopticapi-style "
+              f"{c['images'] / c['ref_s']:.0f} img/s, ours {c['images'] / c['ours_s']:.0f} img/s, "
+              f"{c['ref_s'] / c['ours_s']:.2f}x")
+        if args.index_images:
+            r = index_open(args.index_images, root)
+            print(f"\nlazy index: {r['images']} images ({r['json_mb']:.0f} MB JSON): "
+                  f"first open {r['first_open_s']:.1f}s "
+                  f"(parse + cache), later opens {r['cached_open_s'] * 1000:.0f} ms (memory-mapped)")
+        if any(not same or diff >= 1e-12 for _, _, _, same, diff in rows):
+            sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,281 @@
+"""The COCO panoptic format as COCONut ships it: id PNGs, a JSON of segments, a lazy index of a split.
+
+A segment id is stored in the PNG as RGB with ``id = R + 256 * G + 256**2 * B``; 0 is VOID.
+`PanopticIndex` turns a split's JSON into memory-mapped numpy arrays cached next to it (built
+once), so a 358K-image split opens in well under a second afterwards and items are read on demand.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from paperloom.errors import UserError
+
+VOID = 0
+OFFSET = 256 * 256 * 256
+
+# detectron2 layout (datasets/coco/...) per split: (json candidates, png-folder candidates, image folders)
+SPLITS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
+    "s": (("annotations/coconut_s.json", "annotations/panoptic_train2017.json"), ("coconut_s", "panoptic_train2017"),
+          ("train2017",)),
+    "b": (("annotations/coconut_b.json", "annotations/panoptic_train2017.json"), ("coconut_b", "panoptic_train2017"),
+          ("train2017", "unlabeled2017")),
+    "l": (("annotations/coconut_l.json", "annotations/panoptic_train2017.json"), ("coconut_l", "panoptic_train2017"),
+          ("train2017", "unlabeled2017", "objects365")),
+    "xl": (("annotations/coconut_xl.json", "annotations/panoptic_train2017.json"), ("coconut_xl", "panoptic_train2017"),
+           ("train2017", "unlabeled2017", "objects365")),
+    "val": (("annotations/coconut_val.json", "annotations/panoptic_val2017.json"), ("coconut_val", "panoptic_val2017"),
+            ("val2017", "objects365_val", "objects365")),
+    "relabeled-val": (("annotations/relabeled_coco_val.json", "annotations/panoptic_val2017.json"),
+                      ("relabeled_coco_val", "panoptic_val2017"), ("val2017",)),
+}
+
+
+def rgb2id(rgb: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 -> (H, W) uint32 segment ids (R + 256 G + 256^2 B, read as little-endian RGB0 words)."""
+    rgb = np.asarray(rgb)
+    if rgb.ndim != 3 or rgb.shape[2] < 3:
+        raise ValueError(f"rgb2id expects an (H, W, 3) array, got shape {rgb.shape}")
+    if rgb.dtype != np.uint8:
+        rgb = rgb[..., :3].astype(np.uint32)
+        return rgb[..., 0] + (rgb[..., 1] << 8) + (rgb[..., 2] << 16)
+    words = np.zeros((*rgb.shape[:2], 4), np.uint8)
+    words[..., :3] = rgb[..., :3]
+    return words.view("<u4")[..., 0]
+
+
+def id2rgb(ids: np.ndarray) -> np.ndarray:
+    """(H, W) integer ids (< 2**24) -> (H, W, 3) uint8."""
+    ids = np.asarray(ids)
+    if ids.size and (ids.min() < 0 or ids.max() >= OFFSET):
+        raise ValueError("segment ids must lie in [0, 256**3)")
+    ids = ids.astype(np.uint32)
+    return np.stack([ids & 255, (ids >> 8) & 255, (ids >> 16) & 255], axis=-1).astype(np.uint8)
+
+
+def read_ids(path: str | Path) -> np.ndarray:
+    """Read a panoptic PNG as (H, W) uint32 ids, with one-line errors for missing or non-RGB files."""
+    from PIL import Image
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"panoptic PNG {path} does not exist; check png_dir and the annotation's file_name")
+    with Image.open(path) as im:
+        if im.mode not in ("RGB", "RGBA"):
+            raise UserError(f"panoptic PNG {path} has mode {im.mode}; expected RGB ids (R + 256*G + 256^2*B)")
+        words = np.asarray(im.convert("RGBA")).view("<u4")[..., 0]  # little-endian RGBA words: R + 256 G + ...
+    return words & np.uint32(0xFFFFFF)  # drop alpha: the same as rgb2id, without per-channel passes
+
+
+def write_ids(path: str | Path, ids: np.ndarray) -> None:
+    """Write ids as an RGB PNG atomically (temp file + rename)."""
+    from PIL import Image
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    Image.fromarray(id2rgb(ids)).save(tmp)
+    os.replace(tmp, path)
+
+
+def resolve_split(root: str | Path, split: str) -> tuple[Path, Path, list[Path]]:
+    """(json, png folder, image folders) of a named split in a detectron2-style root."""
+    root = Path(root).expanduser()
+    if split not in SPLITS:
+        raise UserError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)} (or set data.json/png_dir)")
+    jsons, pngs, images = SPLITS[split]
+    js = next((root / j for j in jsons if (root / j).is_file()), None)
+    if js is None:
+        raise UserError(f"split {split!r}: none of {', '.join(str(root / j) for j in jsons)} exists; "
+                        "download the COCONut annotations there (detectron2 layout) or set data.json")
+    png = next((root / p for p in pngs if (root / p).is_dir()), None)
+    if png is None:
+        raise UserError(f"split {split!r}: no PNG folder among {', '.join(str(root / p) for p in pngs)}")
+    return js, png, [root / i for i in images if (root / i).is_dir()]
+
+
+class PanopticIndex:
+    """A split's annotations as flat (memory-mapped) arrays: image rows and their segment rows.
+
+    ``categories`` maps id -> {name, isthing, ...}. ``record(i)`` gives image i's dict as the JSON has it.
+    """
+
+    FIELDS = ("image_id", "height", "width", "file_name", "png_name", "seg_start",
+              "seg_id", "seg_cat", "seg_crowd", "seg_area", "seg_bbox")
+
+    def __init__(self, json_path: str | Path, png_dir: str | Path, image_dirs: list | tuple = (),
+                 cache_dir: str | Path | None = None, name: str = "") -> None:
+        self.json_path = Path(json_path).expanduser()
+        self.png_dir = Path(png_dir).expanduser()
+        self.image_dirs = [Path(d).expanduser() for d in image_dirs]
+        self.name = name or self.json_path.stem
+        if not self.json_path.is_file():
+            raise UserError(f"annotation JSON {self.json_path} does not exist")
+        if not self.png_dir.is_dir():
+            raise UserError(f"panoptic PNG folder {self.png_dir} does not exist")
+        arrays, cats = self._load(cache_dir)
+        self.categories = {int(c["id"]): c for c in cats}
+        for k in self.FIELDS:
+            setattr(self, k, arrays[k])
+
+    # -- building and caching
+    def _cache_folder(self, cache_dir: str | Path | None) -> Path:
+        st = self.json_path.stat()
+        key = hashlib.sha1(f"{self.json_path.resolve()}|{st.st_size}|{st.st_mtime_ns}|v1".encode()).hexdigest()[:16]
+        base = Path(cache_dir).expanduser() if cache_dir else self.json_path.parent / ".paperloom-cache"
+        return base / f"{self.json_path.stem}-{key}"
+
+    def _load(self, cache_dir: str | Path | None) -> tuple[dict, list]:
+        folder = self._cache_folder(cache_dir)
+        if (folder / "done").is_file():
+            arrays = {k: np.load(folder / f"{k}.npy", mmap_mode="r") for k in self.FIELDS}
+            return arrays, json.loads((folder / "categories.json").read_text())
+        arrays, cats = build_arrays(self.json_path)
+        try:
+            tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
+            tmp.mkdir(parents=True, exist_ok=True)
+            for k, v in arrays.items():
+                np.save(tmp / f"{k}.npy", v)
+            (tmp / "categories.json").write_text(json.dumps(cats))
+            (tmp / "done").write_text("ok\n")
+            if folder.exists():  # another process built it first
+                import shutil
+
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                os.replace(tmp, folder)
+        except OSError:
+            pass  # read-only location: keep the in-memory arrays
+        return arrays, cats
+
+    # -- access
+    def __len__(self) -> int:
+        return len(self.image_id)
+
+    def segments(self, i: int) -> list[dict]:
+        a, b = int(self.seg_start[i]), int(self.seg_start[i + 1])
+        ids, cats = self.seg_id[a:b].tolist(), self.seg_cat[a:b].tolist()
+        crowd, area, bbox = self.seg_crowd[a:b].tolist(), self.seg_area[a:b].tolist(), self.seg_bbox[a:b].tolist()
+        return [{"id": ids[j], "category_id": cats[j], "iscrowd": crowd[j],
+                 "isthing": int(self.categories[cats[j]]["isthing"]), "area": area[j], "bbox": bbox[j]}
+                for j in range(b - a)]
+
+    def record(self, i: int) -> dict:
+        return {"image_id": _py(self.image_id[i]), "height": int(self.height[i]), "width": int(self.width[i]),
+                "file_name": self.file_name[i].decode(), "png": str(self.png_dir / self.png_name[i].decode()),
+                "segments_info": self.segments(i)}
+
+    def image_path(self, i: int) -> Path:
+        name = self.file_name[i].decode()
+        for d in self.image_dirs:
+            if (d / name).is_file():
+                return d / name
+        where = ", ".join(str(d) for d in self.image_dirs) or "(no image folder configured)"
+        raise UserError(f"image {name} (image_id {_py(self.image_id[i])}) is in none of: {where}")
+
+
+def _py(v):
+    return v.item() if hasattr(v, "item") else v
+
+
+def build_arrays(json_path: Path) -> tuple[dict, list]:
+    """Parse a COCO panoptic JSON into flat arrays, checking ids, categories and references."""
+    from paperloom.io import read_json
+
+    data = read_json(json_path)
+    for key in ("images", "annotations", "categories"):
+        if key not in data:
+            raise UserError(f"{json_path}: missing top-level key {key!r}; expected a COCO panoptic JSON")
+    cats = [{"id": int(c["id"]), "name": c.get("name", str(c["id"])), "isthing": int(c.get("isthing", 0)),
+             **({"color": c["color"]} if "color" in c else {})} for c in data["categories"]]
+    known = {c["id"] for c in cats}
+    anns = {}
+    for a in data["annotations"]:
+        anns[a["image_id"]] = a
+    imgs = data["images"]
+    n = len(imgs)
+    seg_start = np.zeros(n + 1, np.int64)
+    ids, catv, crowd, area, bbox = [], [], [], [], []
+    for i, im in enumerate(imgs):
+        a = anns.get(im["id"])
+        if a is None:
+            raise UserError(f"{json_path}: image {im['id']} ({im.get('file_name')}) has no entry in 'annotations'")
+        for s in a["segments_info"]:
+            if s["category_id"] not in known:
+                raise UserError(f"{json_path}: image {im['id']} segment {s['id']} has category_id {s['category_id']}, "
+                                "which is not in 'categories'")
+            if not 0 < int(s["id"]) < OFFSET:
+                raise UserError(f"{json_path}: image {im['id']} has segment id {s['id']}; ids must be in 1..256^3-1")
+            ids.append(int(s["id"]))
+            catv.append(int(s["category_id"]))
+            crowd.append(int(s.get("iscrowd", 0)))
+            area.append(int(s.get("area", -1)))
+            bbox.append(s.get("bbox", [0, 0, 0, 0]))
+        seg_start[i + 1] = len(ids)
+    image_ids = [im["id"] for im in imgs]
+    arrays = {
+        "image_id": np.asarray(image_ids, dtype=np.int64 if all(isinstance(x, int) for x in image_ids) else "S"),
+        "height": np.asarray([im.get("height", -1) for im in imgs], np.int32),
+        "width": np.asarray([im.get("width", -1) for im in imgs], np.int32),
+        "file_name": np.asarray([im["file_name"].encode() for im in imgs], dtype="S"),
+        "png_name": np.asarray([anns[im["id"]]["file_name"].encode() for im in imgs], dtype="S"),
+        "seg_start": seg_start,
+        "seg_id": np.asarray(ids, np.uint32), "seg_cat": np.asarray(catv, np.int32),
+        "seg_crowd": np.asarray(crowd, np.uint8), "seg_area": np.asarray(area, np.int64),
+        "seg_bbox": np.asarray(bbox, np.float32).reshape(-1, 4),
+    }
+    if len(anns) != n:
+        extra = sorted(set(anns) - set(image_ids), key=str)[:3]
+        raise UserError(f"{json_path}: annotations for image ids {extra} that 'images' lacks")
+    return arrays, cats
+
+
+_LUT: np.ndarray | None = None  # one 2^24 table per process: id -> segment index + 1, reset after each use
+
+
+def label_map(ids: np.ndarray, seg_ids: np.ndarray, where: str = "") -> np.ndarray:
+    """Segment index + 1 per pixel (0 = VOID): one gather through a reusable id table, O(pixels).
+
+    Raises a one-line error when the PNG holds an id the JSON lacks.
+    """
+    global _LUT
+    seg_ids = np.asarray(seg_ids, np.int64)
+    if len(seg_ids) and (seg_ids.min() <= 0 or seg_ids.max() >= OFFSET):
+        raise UserError(f"{where}: segment ids must lie in 1..256^3-1")
+    if len(np.unique(seg_ids)) != len(seg_ids):
+        raise UserError(f"{where}: duplicate segment ids in segments_info")
+    if len(seg_ids) >= 2**15 - 1:
+        raise UserError(f"{where}: {len(seg_ids)} segments in one image; at most 32766 are supported")
+    if _LUT is None:
+        _LUT = np.zeros(OFFSET, np.int16)  # 32 MB; int16 labels halve the memory traffic of every later pass
+    try:
+        _LUT[seg_ids] = np.arange(1, len(seg_ids) + 1, dtype=np.int16)
+        lab = np.take(_LUT, ids)  # np.take: about twice as fast as fancy indexing here
+    finally:
+        _LUT[seg_ids] = 0
+    if np.count_nonzero(lab) != np.count_nonzero(ids):  # a nonzero id mapped to 0: not in the JSON
+        unknown = (lab == 0) & (ids != VOID)
+        raise UserError(f"{where}: segment id {int(ids[unknown][0])} is in the PNG but not in the JSON segments_info")
+    return lab
+
+
+def check_present(lab: np.ndarray, seg_ids, where: str = "") -> np.ndarray:
+    """Pixel count per segment (from a label map); error when a JSON segment has no pixel in the PNG."""
+    counts = np.bincount(lab.ravel(), minlength=len(seg_ids) + 1)[1:]
+    if (counts == 0).any():
+        missing = int(np.asarray(seg_ids)[np.flatnonzero(counts == 0)[0]])
+        raise UserError(f"{where}: segment id {missing} is in the JSON segments_info but not in the PNG")
+    return counts
+
+
+def bbox_of(mask: np.ndarray) -> list[float]:
+    """COCO box [x, y, w, h] of a boolean mask (w, h are pixel extents: no +1 convention)."""
+    ys, xs = np.nonzero(mask.any(1))[0], np.nonzero(mask.any(0))[0]
+    if len(ys) == 0:
+        return [0.0, 0.0, 0.0, 0.0]
+    return [float(xs[0]), float(ys[0]), float(xs[-1] + 1 - xs[0]), float(ys[-1] + 1 - ys[0])]

@@ -1,0 +1,440 @@
+"""Panoptic quality exactly as panopticapi's ``pq_compute`` defines it, plus mIoU and mask/box AP.
+
+Per image (vectorized numpy, `image_stats`): one joint histogram of (GT segment, predicted
+segment) pixel pairs gives every intersection, the prediction's VOID overlap and the semantic
+confusion at once. The semantics follow panopticapi (Kirillov et al., "Panoptic Segmentation",
+Eq. 1; COCO's implementation):
+
+* a pair matches when categories agree, the GT is not crowd and IoU > 0.5, where
+  ``union = pred_area + gt_area - intersection - (pred overlap with VOID)``;
+  GT areas are the JSON ``area`` fields, predicted areas are counted from the PNG;
+* an unmatched non-crowd GT is a FN; an unmatched prediction is a FP unless more than half
+  of it lies on VOID plus the (last listed) crowd segment of its category;
+* per class ``PQ = sum IoU / (TP + FP/2 + FN/2)``, ``SQ = sum IoU / TP``, ``RQ = TP / (TP + FP/2 + FN/2)``,
+  averaged over classes with TP + FP + FN > 0 (All / Things / Stuff).
+
+Statistics are additive (`Accumulator.merge`); IoU sums are kept as exact float expansions, so a
+split evaluated in shards and merged gives bit-identical numbers to one pass.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from paperloom.errors import UserError
+
+from .panoptic import label_map, read_ids
+
+PARTIAL_FORMAT = "paperloom-coconut-partial"
+
+
+# --------------------------------------------------------------------------- exact sums
+
+
+def grow(partials: list[float], x: float) -> None:
+    """Add x to a non-overlapping float expansion in place (Shewchuk; what math.fsum does inside)."""
+    i = 0
+    for y in partials:
+        if abs(x) < abs(y):
+            x, y = y, x
+        hi = x + y
+        lo = y - (hi - x)
+        if lo:
+            partials[i] = lo
+            i += 1
+        x = hi
+    partials[i:] = [x]
+
+
+# --------------------------------------------------------------------------- categories
+
+
+class Categories:
+    """Category ids <-> contiguous indices, and which are things."""
+
+    def __init__(self, cats: list[dict]) -> None:
+        cats = sorted(({"id": int(c["id"]), "name": c.get("name", str(c["id"])), "isthing": int(c.get("isthing", 0))}
+                       for c in cats), key=lambda c: c["id"])
+        self.cats = cats
+        self.ids = np.asarray([c["id"] for c in cats], np.int64)
+        self.isthing = np.asarray([c["isthing"] for c in cats], bool)
+        self.lut = np.full(int(self.ids.max(initial=0)) + 2, -1, np.int64)
+        self.lut[self.ids] = np.arange(len(cats))
+
+    def __len__(self) -> int:
+        return len(self.cats)
+
+    def index(self, cat_ids, where: str = "") -> np.ndarray:
+        cat_ids = np.asarray(cat_ids, np.int64)
+        ok = (cat_ids >= 0) & (cat_ids < len(self.lut) - 1)
+        idx = np.where(ok, self.lut[np.clip(cat_ids, 0, len(self.lut) - 1)], -1)
+        if (idx < 0).any():
+            bad = int(cat_ids[np.flatnonzero(idx < 0)[0]])
+            raise UserError(f"{where}: category_id {bad} is not one of the {len(self)} known categories")
+        return idx
+
+
+# --------------------------------------------------------------------------- per image
+
+
+def _seg_arrays(segs: list[dict]) -> tuple[np.ndarray, ...]:
+    ids = np.asarray([s["id"] for s in segs], np.int64)
+    if (ids <= 0).any():
+        raise UserError("segment id 0 is VOID and cannot be listed in segments_info")
+    cat = np.asarray([s["category_id"] for s in segs], np.int64)
+    crowd = np.asarray([s.get("iscrowd", 0) for s in segs], np.int64)
+    area = np.asarray([s.get("area", -1) for s in segs], np.int64)
+    score = np.asarray([s.get("score", 1.0) for s in segs], np.float64)
+    return ids, cat, crowd, area, score
+
+
+def image_stats(gt_ids: np.ndarray, gt_segs: list[dict], pred_ids: np.ndarray, pred_segs: list[dict],
+                cats: Categories, want_ap: bool = False, image_id=0, where: str = "") -> dict:
+    """Everything one image contributes: TP (class, IoU), FP / FN classes, semantic confusion, AP items."""
+    if gt_ids.shape != pred_ids.shape:
+        raise UserError(f"{where}: prediction PNG is {pred_ids.shape[1]}x{pred_ids.shape[0]} but ground truth is "
+                        f"{gt_ids.shape[1]}x{gt_ids.shape[0]}; predictions must have the image's size")
+    g_id, g_cid, g_crowd, g_jarea, _ = _seg_arrays(gt_segs)
+    p_id, p_cid, _, _, p_score = _seg_arrays(pred_segs)
+    g_cat, p_cat = cats.index(g_cid, f"{where} (ground truth)"), cats.index(p_cid, f"{where} (prediction)")
+    gl = label_map(gt_ids, g_id, f"{where} (ground truth)")
+    pl = label_map(pred_ids, p_id, f"{where} (prediction)")
+    kg, kp = len(g_id), len(p_id)
+    joint = np.multiply(gl, np.int32(kp + 1), dtype=np.int32)  # < 2^30: labels are int16
+    joint += pl  # in place: one pass each, no int64 temporaries
+    counts = np.bincount(joint.ravel(), minlength=(kg + 1) * (kp + 1))
+    counts = counts.reshape(kg + 1, kp + 1)  # (GT segment + VOID row 0, pred segment + VOID col 0)
+    p_area, g_pix = counts[:, 1:].sum(0), counts[1:, :].sum(1)
+    for area, ids, who in ((p_area, p_id, "prediction"), (g_pix, g_id, "ground truth")):
+        if (area == 0).any():
+            raise UserError(f"{where} ({who}): segment id {int(ids[np.flatnonzero(area == 0)[0]])} is in the JSON "
+                            "segments_info but not in the PNG")
+    g_area = np.where(g_jarea >= 0, g_jarea, g_pix)  # panopticapi takes GT areas from the JSON
+    inter, void_p = counts[1:, 1:], counts[0, 1:]
+    cand = (g_cat[:, None] == p_cat[None, :]) & (g_crowd[:, None] != 1) & (inter > 0)
+    union = p_area[None, :] + g_area[:, None] - inter - void_p[None, :]
+    iou = np.zeros(inter.shape, np.float64)
+    np.divide(inter, union, out=iou, where=cand)
+    match = iou > 0.5
+    gi, pj = np.nonzero(match)
+    g_matched, p_matched = match.any(1), match.any(0)
+    fn = g_cat[~g_matched & (g_crowd != 1)]
+    crowd_row = np.full(len(cats), -1, np.int64)
+    for r in np.flatnonzero(g_crowd == 1):  # the last crowd segment of a class wins, as in panopticapi
+        crowd_row[g_cat[r]] = r
+    on_ignored = void_p.astype(np.int64).copy()
+    cr = crowd_row[p_cat] if kp else np.zeros(0, np.int64)
+    has = cr >= 0
+    if has.any():
+        on_ignored[has] += inter[cr[has], np.flatnonzero(has)]
+    fp = p_cat[~p_matched & ~(on_ignored / np.maximum(p_area, 1) > 0.5)]
+    # semantic confusion from the same histogram: GT class rows (VOID ignored), pred class cols (+1: VOID)
+    rows, cols = np.nonzero(counts[1:])
+    conf = (g_cat[rows], np.where(cols > 0, p_cat[np.maximum(cols - 1, 0)], len(cats)), counts[1:][rows, cols])
+    out = {"image_id": image_id, "tp_cat": g_cat[gi], "tp_iou": iou[gi, pj], "fp": fp, "fn": fn, "conf": conf,
+           "matches": (g_id[gi], p_id[pj]), "shape": gt_ids.shape}
+    if want_ap:
+        out["ap"] = _ap_items(gl, pl, g_cat, g_crowd, g_pix, p_cat, p_score, p_area, cats, image_id)
+    return out
+
+
+def _rles(lab: np.ndarray, keep: np.ndarray) -> list[dict]:
+    from pycocotools import mask as mask_utils
+
+    if len(keep) == 0:
+        return []
+    masks = np.asfortranarray((lab[:, :, None] == (keep + 1)[None, None, :]).astype(np.uint8))
+    rles = mask_utils.encode(masks)
+    for r in rles:
+        r["counts"] = r["counts"].decode("ascii")
+    return rles
+
+
+def _boxes(rles: list[dict]) -> list[list[float]]:
+    from pycocotools import mask as mask_utils
+
+    if not rles:
+        return []
+    return [[float(v) for v in b] for b in mask_utils.toBbox([dict(r, counts=r["counts"].encode()) for r in rles])]
+
+
+def _ap_items(gl, pl, g_cat, g_crowd, g_pix, p_cat, p_score, p_area, cats: Categories, image_id) -> dict:
+    gk = np.flatnonzero(cats.isthing[g_cat]) if len(g_cat) else np.zeros(0, np.int64)
+    pk = np.flatnonzero(cats.isthing[p_cat]) if len(p_cat) else np.zeros(0, np.int64)
+    g_rles, p_rles = _rles(gl, gk), _rles(pl, pk)
+    gt = [{"image_id": image_id, "category_id": int(cats.ids[g_cat[k]]), "segmentation": r, "area": int(g_pix[k]),
+           "bbox": b, "iscrowd": int(g_crowd[k] == 1)} for k, r, b in zip(gk, g_rles, _boxes(g_rles))]
+    dt = [{"image_id": image_id, "category_id": int(cats.ids[p_cat[k]]), "segmentation": r, "score": float(p_score[k]),
+           "bbox": b, "area": int(p_area[k])} for k, r, b in zip(pk, p_rles, _boxes(p_rles))]
+    return {"height": int(gl.shape[0]), "width": int(gl.shape[1]), "gt": gt, "dt": dt}
+
+
+# --------------------------------------------------------------------------- accumulation
+
+
+@dataclass
+class Accumulator:
+    """Additive evaluation state: PQ counts and exact IoU sums per class, semantic confusion, AP items."""
+
+    categories: list[dict]
+    tp: np.ndarray = None
+    fp: np.ndarray = None
+    fn: np.ndarray = None
+    iou: list = None
+    conf: np.ndarray = None
+    n_images: int = 0
+    ap: dict | None = None
+    shards: list = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.cats = Categories(self.categories)
+        c = len(self.cats)
+        self.tp = np.zeros(c, np.int64) if self.tp is None else np.asarray(self.tp, np.int64)
+        self.fp = np.zeros(c, np.int64) if self.fp is None else np.asarray(self.fp, np.int64)
+        self.fn = np.zeros(c, np.int64) if self.fn is None else np.asarray(self.fn, np.int64)
+        self.iou = [[] for _ in range(c)] if self.iou is None else [list(p) for p in self.iou]
+        self.conf = np.zeros((c, c + 1), np.int64) if self.conf is None else np.asarray(self.conf, np.int64)
+
+    def add(self, st: dict) -> None:
+        c = len(self.cats)
+        self.tp += np.bincount(st["tp_cat"], minlength=c)
+        self.fp += np.bincount(st["fp"], minlength=c)
+        self.fn += np.bincount(st["fn"], minlength=c)
+        for k, v in zip(st["tp_cat"].tolist(), st["tp_iou"].tolist()):
+            grow(self.iou[k], v)
+        r, col, v = st["conf"]
+        np.add.at(self.conf, (r, col), v)
+        self.n_images += 1
+        if "ap" in st:
+            self.ap = self.ap or {"images": [], "gt": [], "dt": []}
+            a = st["ap"]
+            self.ap["images"].append({"id": st["image_id"], "height": a["height"], "width": a["width"]})
+            self.ap["gt"].extend(a["gt"])
+            self.ap["dt"].extend(a["dt"])
+
+    def merge(self, other: Accumulator) -> None:
+        if [c["id"] for c in other.cats.cats] != [c["id"] for c in self.cats.cats]:
+            raise UserError("cannot merge partial results computed with different category lists")
+        self.tp += other.tp
+        self.fp += other.fp
+        self.fn += other.fn
+        for mine, theirs in zip(self.iou, other.iou):
+            for v in theirs:
+                grow(mine, v)
+        self.conf += other.conf
+        self.n_images += other.n_images
+        if other.ap is not None:
+            self.ap = self.ap or {"images": [], "gt": [], "dt": []}
+            for k in ("images", "gt", "dt"):
+                self.ap[k].extend(other.ap[k])
+        self.shards.extend(other.shards)
+
+    # -- (de)serialization of a shard's partial result
+    def to_json(self) -> dict:
+        return {"format": PARTIAL_FORMAT, "version": 1, "categories": self.cats.cats, "n_images": self.n_images,
+                "tp": self.tp.tolist(), "fp": self.fp.tolist(), "fn": self.fn.tolist(), "iou_partials": self.iou,
+                "confusion": self.conf.tolist(), "ap": self.ap, "shards": self.shards}
+
+    @classmethod
+    def from_json(cls, d: dict, where: str = "") -> Accumulator:
+        if d.get("format") != PARTIAL_FORMAT:
+            raise UserError(f"{where} is not a partial result of coconut evaluation (format {d.get('format')!r})")
+        return cls(d["categories"], d["tp"], d["fp"], d["fn"], d["iou_partials"], d["confusion"], d["n_images"],
+                   d.get("ap"), list(d.get("shards", [])))
+
+    # -- final numbers
+    def iou_sums(self) -> np.ndarray:
+        return np.asarray([math.fsum(p) for p in self.iou], np.float64)
+
+    def pq_per_class(self) -> dict[int, dict]:
+        out, iou = {}, self.iou_sums()
+        for k, c in enumerate(self.cats.cats):
+            tp, fp, fn = int(self.tp[k]), int(self.fp[k]), int(self.fn[k])
+            denom = tp + 0.5 * fp + 0.5 * fn
+            out[c["id"]] = {"name": c["name"], "isthing": c["isthing"], "tp": tp, "fp": fp, "fn": fn,
+                            "pq": iou[k] / denom if denom else 0.0, "sq": iou[k] / tp if tp else 0.0,
+                            "rq": tp / denom if denom else 0.0, "counted": tp + fp + fn > 0}
+        return out
+
+    def pq(self) -> dict[str, float]:
+        per = self.pq_per_class()
+        out = {}
+        for name, want in (("", None), ("_th", 1), ("_st", 0)):
+            rows = [r for r in per.values() if r["counted"] and (want is None or r["isthing"] == want)]
+            n = len(rows)
+            for m in ("pq", "sq", "rq"):
+                out[m + name] = sum(r[m] for r in rows) / n if n else 0.0
+            out["n" + (name or "_all")] = float(n)
+        return out
+
+    def miou(self) -> dict[str, float]:
+        c = len(self.cats)
+        inter = np.diag(self.conf[:, :c]).astype(np.float64)
+        gt_pix = self.conf.sum(1)
+        pred_pix = self.conf[:, :c].sum(0)
+        union = gt_pix + pred_pix - inter
+        valid = union > 0
+        total = self.conf.sum()
+        return {"miou": float((inter[valid] / union[valid]).mean()) if valid.any() else 0.0,
+                "pixel_acc": float(inter.sum() / total) if total else 0.0}
+
+    def coco_ap(self) -> dict[str, float]:
+        if not self.ap or not self.ap["gt"]:
+            return {}
+        return coco_ap(self.ap, [c for c in self.cats.cats if c["isthing"]])
+
+    def metrics(self) -> dict[str, float]:
+        out = {**self.pq(), **self.miou(), **self.coco_ap()}
+        out["images"] = float(self.n_images)
+        return out
+
+
+def coco_ap(ap: dict, thing_cats: list[dict]) -> dict[str, float]:
+    """Mask AP and box AP with pycocotools COCOeval on in-memory GT and detections."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    images = sorted(ap["images"], key=lambda im: str(im["id"]))
+    order = {im["id"]: i for i, im in enumerate(images)}
+    gts = sorted(ap["gt"], key=lambda a: order[a["image_id"]])  # stable: deterministic ids whatever the shard order
+    dts = sorted(ap["dt"], key=lambda a: order[a["image_id"]])
+    anns = [dict(a, id=i + 1) for i, a in enumerate(gts)]
+    out = {}
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco = COCO()
+        coco.dataset = {"images": images, "categories": thing_cats, "annotations": anns}
+        coco.createIndex()
+        for iou_type, prefix in (("segm", "ap"), ("bbox", "box_ap")):
+            if iou_type == "segm":
+                res = [{k: d[k] for k in ("image_id", "category_id", "segmentation", "score")} for d in dts]
+            else:
+                res = [{k: d[k] for k in ("image_id", "category_id", "bbox", "score")} for d in dts]
+            if not res:
+                out.update({prefix: 0.0, prefix + "50": 0.0, prefix + "75": 0.0})
+                continue
+            ev = COCOeval(coco, coco.loadRes(res), iou_type)
+            ev.evaluate()
+            ev.accumulate()
+            ev.summarize()
+            out.update({prefix: max(0.0, float(ev.stats[0])), prefix + "50": max(0.0, float(ev.stats[1])),
+                        prefix + "75": max(0.0, float(ev.stats[2]))})
+    return out
+
+
+# --------------------------------------------------------------------------- folders, shards, processes
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"i/n"`` -> (i, n); ``"auto"`` reads torch.distributed / SLURM environment variables."""
+    import os
+
+    text = str(text).strip()
+    if text == "auto":
+        env = os.environ
+        for rank, size in (("RANK", "WORLD_SIZE"), ("SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT"),
+                           ("SLURM_PROCID", "SLURM_NTASKS")):
+            if rank in env and size in env:
+                i, n = int(env[rank]), int(env[size])
+                if rank == "SLURM_ARRAY_TASK_ID" and "SLURM_ARRAY_TASK_MIN" in env:
+                    i -= int(env["SLURM_ARRAY_TASK_MIN"])
+                return i, n
+        return 0, 1
+    i, sep, n = text.partition("/")
+    try:
+        i, n = int(i), int(n)
+    except ValueError:
+        raise UserError(f"shard = {text!r} is not valid; expected i/n such as 0/4, or auto") from None
+    if not sep or n < 1 or not 0 <= i < n:
+        raise UserError(f"shard = {text!r} is not valid; expected i/n with 0 <= i < n (e.g. 0/4), or auto")
+    return i, n
+
+
+def load_predictions(pred_json: str, pred_dir: str) -> dict:
+    """image_id -> annotation dict (panopticapi prediction JSON: ``annotations`` with ``segments_info``)."""
+    from pathlib import Path
+
+    from paperloom.io import read_json
+
+    data = read_json(pred_json)
+    anns = data.get("annotations") if isinstance(data, dict) else data
+    if not isinstance(anns, list):
+        raise UserError(f"{pred_json}: expected a JSON with an 'annotations' list (COCO panoptic predictions)")
+    if not Path(pred_dir).is_dir():
+        raise UserError(f"prediction PNG folder {pred_dir} does not exist")
+    return {a["image_id"]: a for a in anns}
+
+
+def _work(item) -> dict:
+    gt_png, gt_segs, pred_png, pred_segs, cats, want_ap, image_id, hw = item
+    where = f"image {image_id}"
+    gt = read_ids(gt_png)
+    if hw[0] > 0 and gt.shape != tuple(hw):
+        raise UserError(f"{gt_png}: PNG is {gt.shape[1]}x{gt.shape[0]} but the JSON says {hw[1]}x{hw[0]}")
+    st = image_stats(gt, gt_segs, read_ids(pred_png), pred_segs, cats, want_ap, image_id, where)
+    st.pop("matches")
+    return st
+
+
+_CATS: Categories | None = None
+
+
+def _work_shared(item) -> dict:
+    return _work(item[:4] + (_CATS,) + item[4:])
+
+
+def _init(cats: list[dict]) -> None:
+    global _CATS
+    _CATS = Categories(cats)
+
+
+def evaluate_folder(index, predictions: dict, pred_dir: str, *, processes: int = 1, shard: tuple[int, int] = (0, 1),
+                    want_ap: bool = True, limit: int = 0, progress=None, window: int = 1024) -> Accumulator:
+    """Evaluate a prediction folder against a `PanopticIndex`, streaming over images in windows."""
+    from pathlib import Path
+
+    cats_list = [{"id": k, "name": c.get("name", str(k)), "isthing": int(c.get("isthing", 0))}
+                 for k, c in index.categories.items()]
+    acc = Accumulator(cats_list, shards=[[shard[0], shard[1], len(index)]])
+    i0, n = shard
+    todo = [i for i in range(len(index)) if i % n == i0]  # interleaved shards: balanced, disjoint, complete
+    todo = todo[:limit] if limit else todo
+
+    def items(chunk):
+        for i in chunk:
+            rec = index.record(i)
+            pred = predictions.get(rec["image_id"])
+            if pred is None:
+                raise UserError(f"no prediction for image_id {rec['image_id']} ({rec['file_name']}) "
+                                "in the prediction JSON")
+            yield (rec["png"], rec["segments_info"], str(Path(pred_dir) / pred["file_name"]), pred["segments_info"],
+                   want_ap, rec["image_id"], (rec["height"], rec["width"]))
+
+    chunks = [todo[a: a + window] for a in range(0, len(todo), window)]
+
+    def results():
+        if processes <= 1:
+            cats = Categories(cats_list)
+            for chunk in chunks:
+                for item in items(chunk):
+                    yield _work(item[:4] + (cats,) + item[4:])
+            return
+        import multiprocessing as mp
+        import sys
+
+        # fork is instant, but not safe once torch has started its thread pools: then a fresh forkserver
+        methods = mp.get_all_start_methods()
+        method = "fork" if "fork" in methods and "torch" not in sys.modules else (
+            "forkserver" if "forkserver" in methods else "spawn")
+        with mp.get_context(method).Pool(processes, initializer=_init, initargs=(cats_list,)) as pool:
+            for chunk in chunks:  # bounded windows: memory stays flat however many images there are
+                yield from pool.imap(_work_shared, list(items(chunk)), chunksize=4)  # small chunks: little idle
+
+    stream = progress(results(), total=len(todo), description="evaluating") if progress else results()
+    for st in stream:
+        acc.add(st)
+    return acc

@@ -1,0 +1,192 @@
+"""Fidelity of the PQ / mIoU / AP evaluator against a panopticapi-style reference and crafted cases."""
+
+import math
+
+import numpy as np
+import pytest
+from _reference import new_stat, reference_average, reference_pq_image
+from paperloom_coconut.panoptic import id2rgb, rgb2id
+from paperloom_coconut.pq import Accumulator, Categories, grow, image_stats
+
+from paperloom.errors import UserError
+
+CATS = [{"id": 1, "name": "a", "isthing": 1}, {"id": 2, "name": "b", "isthing": 1},
+        {"id": 7, "name": "s", "isthing": 0}, {"id": 9, "name": "t", "isthing": 0}]
+
+
+def random_panoptic(rng, h, w, k, allow_crowd=True, void=0.1):
+    """A random blocky label map with k segments, random ids/categories, some VOID and crowd."""
+    cells = rng.integers(0, k + 1, size=(h // 4 + 1, w // 4 + 1))
+    lab = np.kron(cells, np.ones((4, 4), int))[:h, :w]
+    lab[rng.random((h, w)) < void] = 0
+    ids = rng.choice(np.arange(1, 1 << 24), size=k, replace=False)
+    pan = np.where(lab > 0, ids[np.maximum(lab - 1, 0)], 0).astype(np.uint32)
+    present = np.unique(pan)
+    segs, crowded = [], set()
+    for sid in ids:
+        if sid not in present:
+            continue
+        cat = CATS[rng.integers(len(CATS))]
+        crowd = int(allow_crowd and cat["isthing"] and rng.random() < 0.2 and cat["id"] not in crowded)
+        crowded.add(cat["id"]) if crowd else None  # COCO: at most one crowd segment per class and image
+        segs.append({"id": int(sid), "category_id": cat["id"], "iscrowd": crowd, "area": int((pan == sid).sum())})
+    return pan, segs
+
+
+def perturb(rng, pan, segs):
+    """A prediction: the GT with blocks relabelled, some categories changed, no crowd flags."""
+    pred = pan.copy()
+    h, w = pan.shape
+    for _ in range(rng.integers(1, 6)):
+        y, x = rng.integers(0, h), rng.integers(0, w)
+        src = pan[rng.integers(0, h), rng.integers(0, w)]
+        pred[y:y + rng.integers(2, 12), x:x + rng.integers(2, 12)] = src
+    psegs = []
+    for sid in np.unique(pred):
+        if sid == 0:
+            continue
+        g = next(s for s in segs if s["id"] == sid)
+        cat = g["category_id"] if rng.random() < 0.8 else CATS[rng.integers(len(CATS))]["id"]
+        psegs.append({"id": int(sid), "category_id": cat, "iscrowd": 0})
+    return pred, psegs
+
+
+@pytest.mark.parametrize("seed,shape,k", [(0, (16, 16), 5), (1, (24, 40), 12), (2, (48, 32), 20), (3, (9, 13), 3),
+                                          (4, (64, 64), 30)])
+def test_pq_matches_panopticapi_reference(seed, shape, k):
+    rng = np.random.default_rng(seed)
+    cats = Categories(CATS)
+    acc, ref = Accumulator(CATS), new_stat()
+    for _ in range(6):
+        gt, gsegs = random_panoptic(rng, *shape, k)
+        pred, psegs = perturb(rng, gt, gsegs)
+        acc.add(image_stats(gt, gsegs, pred, psegs, cats))
+        reference_pq_image(gt, gsegs, pred, psegs, ref)
+    per = acc.pq_per_class()
+    for c in CATS:
+        assert (per[c["id"]]["tp"], per[c["id"]]["fp"], per[c["id"]]["fn"]) == (
+            ref[c["id"]]["tp"], ref[c["id"]]["fp"], ref[c["id"]]["fn"])
+        assert math.isclose(acc.iou_sums()[cats.lut[c["id"]]], ref[c["id"]]["iou"], rel_tol=1e-12, abs_tol=1e-12)
+    m = acc.pq()
+    for key, thing in (("", None), ("_th", True), ("_st", False)):
+        ours = [m["pq" + key], m["sq" + key], m["rq" + key]]
+        assert np.allclose(ours, reference_average(ref, CATS, thing), atol=1e-12)
+
+
+def test_pq_equals_sq_times_rq_per_class():
+    rng = np.random.default_rng(5)
+    acc = Accumulator(CATS)
+    for _ in range(5):
+        gt, gsegs = random_panoptic(rng, 32, 32, 10)
+        pred, psegs = perturb(rng, gt, gsegs)
+        acc.add(image_stats(gt, gsegs, pred, psegs, Categories(CATS)))
+    for r in acc.pq_per_class().values():
+        assert math.isclose(r["pq"], r["sq"] * r["rq"], rel_tol=1e-12, abs_tol=1e-15)
+
+
+def _one(gt, gsegs, pred, psegs):
+    acc = Accumulator(CATS)
+    acc.add(image_stats(np.asarray(gt, np.uint32), gsegs, np.asarray(pred, np.uint32), psegs, Categories(CATS)))
+    return acc.pq_per_class()
+
+
+def test_iou_exactly_half_is_not_a_match():
+    gt = np.zeros((4, 10), int)
+    gt[:, :5] = 5  # 20 px
+    pred = np.zeros((4, 10), int)
+    pred[:, :5] = 6  # pred = gt (20 px) plus 20 px where the GT is another segment -> IoU = 20 / 40
+    pred[:, 5:] = 6
+    gt[:, 5:] = 8
+    per = _one(gt, [{"id": 5, "category_id": 1, "iscrowd": 0, "area": 20}, {"id": 8, "category_id": 7, "iscrowd": 0,
+                                                                           "area": 20}],
+               pred, [{"id": 6, "category_id": 1, "iscrowd": 0}])
+    assert (per[1]["tp"], per[1]["fp"], per[1]["fn"]) == (0, 1, 1)
+    assert per[1]["pq"] == 0.0
+
+
+def test_void_overlap_leaves_the_union():
+    gt = np.zeros((4, 10), int)
+    gt[:, :5] = 5  # 20 px of GT, the rest VOID
+    pred = np.zeros((4, 10), int)
+    pred[:, 2:10] = 6  # 12 px on the GT, 20 px on VOID: IoU = 12 / (32 + 20 - 12 - 20) = 0.6
+    per = _one(gt, [{"id": 5, "category_id": 1, "iscrowd": 0, "area": 20}], pred, [{"id": 6, "category_id": 1}])
+    assert (per[1]["tp"], per[1]["fp"], per[1]["fn"]) == (1, 0, 0)
+    assert math.isclose(per[1]["pq"], 0.6) and math.isclose(per[1]["sq"], 0.6) and per[1]["rq"] == 1.0
+
+
+def test_unmatched_predictions_on_void_or_crowd_are_not_false_positives():
+    gt = np.zeros((10, 10), int)
+    gt[:5, :] = 3  # crowd of category 2 (top half), bottom half VOID
+    segs = [{"id": 3, "category_id": 2, "iscrowd": 1, "area": 50}]
+    on_crowd = np.zeros((10, 10), int)
+    on_crowd[2:5, :] = 4  # 30 px on crowd, 20 px on VOID below -> 100% ignored
+    on_crowd[5:7, :] = 4
+    per = _one(gt, segs, on_crowd, [{"id": 4, "category_id": 2}])
+    assert (per[2]["tp"], per[2]["fp"], per[2]["fn"]) == (0, 0, 0)  # crowd never counts as FN either
+    per = _one(gt, segs, on_crowd, [{"id": 4, "category_id": 1}])  # other class: only VOID counts (20/50)
+    assert per[1]["fp"] == 1
+    mostly_void = np.zeros((10, 10), int)
+    mostly_void[4:10, :] = 4  # 10 px on crowd (category 1 pred: not its crowd), 50 px VOID -> 50/60 > 0.5
+    assert _one(gt, segs, mostly_void, [{"id": 4, "category_id": 1}])[1]["fp"] == 0
+
+
+def test_ground_truth_as_prediction_is_perfect():
+    rng = np.random.default_rng(9)
+    acc = Accumulator(CATS)
+    for i in range(4):
+        gt, gsegs = random_panoptic(rng, 40, 40, 12)
+        acc.add(image_stats(gt, gsegs, gt, [dict(s) for s in gsegs], Categories(CATS), want_ap=True, image_id=i))
+    m = acc.metrics()
+    assert m["pq"] == 1.0 and m["sq"] == 1.0 and m["rq"] == 1.0 and m["miou"] == 1.0
+    assert m["ap"] == pytest.approx(1.0) and m["box_ap"] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("seed,shape", [(0, (7, 5)), (1, (64, 48)), (2, (1, 300))])
+def test_rgb_id_roundtrip(seed, shape):
+    ids = np.random.default_rng(seed).integers(0, 1 << 24, size=shape)
+    assert np.array_equal(rgb2id(id2rgb(ids)), ids)
+    rgb = np.random.default_rng(seed).integers(0, 256, size=(*shape, 3)).astype(np.uint8)
+    assert np.array_equal(id2rgb(rgb2id(rgb)), rgb)
+
+
+def test_exact_sums_are_order_independent():
+    vals = np.random.default_rng(0).random(2000).tolist()
+    a, b = [], []
+    for v in vals:
+        grow(a, v)
+    for v in reversed(vals):
+        grow(b, v)
+    assert math.fsum(a) == math.fsum(b) == math.fsum(vals)
+
+
+def test_errors_name_the_problem():
+    cats = Categories(CATS)
+    gt = np.array([[5, 5], [0, 7]], np.uint32)
+    with pytest.raises(UserError, match="segment id 7 is in the PNG but not in the JSON"):
+        image_stats(gt, [{"id": 5, "category_id": 1}], gt, [{"id": 5, "category_id": 1}, {"id": 7, "category_id": 1}],
+                    cats)
+    with pytest.raises(UserError, match="segment id 9 is in the JSON segments_info but not in the PNG"):
+        image_stats(gt, [{"id": 5, "category_id": 1}, {"id": 7, "category_id": 7}], gt,
+                    [{"id": 5, "category_id": 1}, {"id": 7, "category_id": 1}, {"id": 9, "category_id": 1}], cats)
+    with pytest.raises(UserError, match="category_id 42"):
+        image_stats(gt, [{"id": 5, "category_id": 1}, {"id": 7, "category_id": 42}], gt, [], cats)
+    with pytest.raises(UserError, match="must have the image's size"):
+        image_stats(gt, [], np.zeros((3, 2), np.uint32), [], cats)
+
+
+def test_shard_spec(monkeypatch):
+    from paperloom_coconut.pq import parse_shard
+
+    assert parse_shard("2/5") == (2, 5)
+    for var in ("RANK", "WORLD_SIZE", "SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT", "SLURM_PROCID", "SLURM_NTASKS"):
+        monkeypatch.delenv(var, raising=False)
+    assert parse_shard("auto") == (0, 1)
+    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "3")
+    monkeypatch.setenv("SLURM_ARRAY_TASK_COUNT", "8")
+    assert parse_shard("auto") == (3, 8)
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    assert parse_shard("auto") == (1, 4)  # torch.distributed / Lightning ranks first
+    for bad in ("5/4", "x", "1/0"):
+        with pytest.raises(UserError, match="shard"):
+            parse_shard(bad)
