@@ -217,7 +217,7 @@ def test_unknown_model_type_is_a_clear_error(tmp_path):
 # --------------------------------------------------------------------------- composition across plugins
 
 
-def test_inherits_from_a_saved_megalodon_checkpoint(tmp_path):
+def test_inherits_from_a_saved_megalodon_checkpoint_across_plugins(tmp_path):
     pytest.importorskip("paperloom_megalodon")
     from paperloom.plugins import discover
     from paperloom.run import build_component

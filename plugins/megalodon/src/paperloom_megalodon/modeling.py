@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import AutoConfig, AutoModelForCausalLM, GenerationMixin, PreTrainedModel
-from transformers.modeling_outputs import CausalLMOutputWithPast
+from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutputWithPast
 
 from .attention import LayerState, MegalodonAttention
 from .cema import ComplexEMA, init_cema_
@@ -156,7 +156,8 @@ class MegalodonModel(MegalodonPreTrainedModel):
         if use_cache:
             cache.final_norm = tuple(t.detach() for t in final)
             cache.seen_tokens += length
-        return x, cache, hidden
+        return BaseModelOutputWithPast(last_hidden_state=x, cache=cache if use_cache else None,
+                                       hidden_states=tuple(hidden) if hidden is not None else None)
 
 
 class MegalodonForCausalLM(MegalodonPreTrainedModel, GenerationMixin):
@@ -193,15 +194,15 @@ class MegalodonForCausalLM(MegalodonPreTrainedModel, GenerationMixin):
         cache = cache if cache is not None else past_key_values
         if use_cache is None:
             use_cache = cache is not None
-        x, cache, hidden = self.model(input_ids, attention_mask, cache, use_cache, inputs_embeds,
-                                      bool(output_hidden_states))
+        out = self.model(input_ids, attention_mask, cache, use_cache, inputs_embeds, bool(output_hidden_states))
+        x, cache = out.last_hidden_state, out.cache
         logits = self.lm_head(x if not logits_to_keep else x[:, -logits_to_keep:]).float()
         loss = None
         if labels is not None:
             loss = F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1),
                                    ignore_index=-100)
         return CausalLMOutputWithPast(loss=loss, logits=logits, cache=cache if use_cache else None,
-                                      hidden_states=tuple(hidden) if hidden is not None else None)
+                                      hidden_states=out.hidden_states)
 
 
 AutoConfig.register("megalodon", MegalodonConfig, exist_ok=True)
