@@ -111,3 +111,32 @@ def test_ddp_on_two_cpu_processes(tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["steps"] == 4 and metrics["val_loss"] < metrics["init_val_loss"]
     assert not (tmp_path / "runs").exists()  # the second rank used the same run folder
+
+
+def test_torchrun_launch_shares_one_run_folder(tmp_path):
+    """Processes started by torchrun (not Lightning) find rank 0's folder through --out and wait for its config."""
+    out = tmp_path / "tr"
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "paperloom",
+        "run",
+        "core:train-lm",
+        "--smoke",
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+        "--set",
+        "trainer.strategy=ddp",
+        "trainer.devices=2",
+        "trainer.accelerator=cpu",
+    ]
+    res = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **ENV}, cwd=tmp_path, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert json.loads((out / "metrics.json").read_text())["steps"] == 4
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tr"]

@@ -253,10 +253,11 @@ def execute(
     """Run `plugin:task` and return (run folder, final metrics)."""
     reg = reg or registry()
     plugin_name, _, task_name = qualname.partition(":")
-    if not is_main_process() and os.environ.get(RUN_DIR_ENV):
-        return _execute_worker(
-            reg, qualname, config_file, overrides, Path(os.environ[RUN_DIR_ENV]), resume, seed, device, smoke
-        )
+    if not is_main_process():  # a rank started by Lightning's launcher, torchrun or accelerate
+        folder = os.environ.get(RUN_DIR_ENV) or out
+        if not folder:
+            raise UserError("under torchrun / accelerate launch, pass --out DIR so every process uses one run folder")
+        return _execute_worker(reg, qualname, config_file, overrides, Path(folder), resume, seed, device, smoke)
     if resume and out is None:
         raise UserError("--resume needs --out DIR: the folder of the run to continue")
     out_dir = Path(out) if out else new_run_dir(plugin_name, task_name)
@@ -312,6 +313,11 @@ def _execute_worker(
     smoke: bool,
 ) -> tuple[Path, dict]:
     """A non-zero rank re-entered through the CLI by a multi-process launcher: run, write nothing."""
+    deadline = time.time() + 300
+    while not (out_dir / "config.yaml").is_file():  # rank 0 resolves and writes the config first
+        if time.time() > deadline:
+            raise UserError(f"rank 0 wrote no {out_dir / 'config.yaml'} within 5 minutes; is it running?")
+        time.sleep(0.2)
     plugin, task, _, cfg = resolve_task_config(reg, qualname, None, overrides, smoke, out_dir / "config.yaml")
     seed_everything(seed)
     ctx = Run(
@@ -331,7 +337,7 @@ def _execute_worker(
 
 def is_main_process() -> bool:
     """False in the extra processes a multi-process strategy starts (they must not write run files)."""
-    return os.environ.get("LOCAL_RANK", "0") == "0" and os.environ.get("NODE_RANK", "0") == "0"
+    return all(os.environ.get(var, "0") == "0" for var in ("RANK", "LOCAL_RANK", "NODE_RANK"))
 
 
 def plot_curves(jsonl: Path, png: Path, title: str = "") -> Path | None:
