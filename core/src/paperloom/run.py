@@ -14,6 +14,7 @@ import logging
 import math
 import os
 import random
+import re
 import sys
 import time
 from collections.abc import Iterable, Mapping
@@ -340,28 +341,46 @@ def is_main_process() -> bool:
     return all(os.environ.get(var, "0") == "0" for var in ("RANK", "LOCAL_RANK", "NODE_RANK"))
 
 
+HEADLINE = re.compile(r"loss|acc|reward|kl|ppl|pq|miou|ap|psnr|recall|win")
+
+
 def plot_curves(jsonl: Path, png: Path, title: str = "") -> Path | None:
-    """One panel per logged metric against step (Agg backend, no display needed)."""
+    """Panels of the logged curves against step (Agg backend, no display needed). Stage metrics
+    (``<stage>/<metric>``) share one panel per metric, a line per stage; headline metrics (loss, accuracy,
+    reward, ...) come first, bookkeeping (learning rate, epoch) last, at most 9 panels."""
     rows = [r for r in read_jsonl(jsonl) if r.get("step") is not None]
-    keys = sorted({k for r in rows for k, v in r.items() if k not in ("step", "epoch") and isinstance(v, (int, float))})
-    if not rows or not keys:
+    series: dict[str, dict[str, list]] = {}  # metric -> stage -> [(step, value)]
+    for r in rows:
+        for k, v in r.items():
+            if k in ("step", "epoch") or not isinstance(v, (int, float)):
+                continue
+            stage, _, metric = k.rpartition("/")
+            series.setdefault(metric, {}).setdefault(stage, []).append((r["step"], v))
+    if not series:
         return None
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    keys = keys[:9]
-    cols = min(3, len(keys))
-    nrows = math.ceil(len(keys) / cols)
+    def rank(m: str) -> tuple:
+        return (not HEADLINE.search(m.lower()), "epoch" in m or "learning_rate" in m, m)
+
+    metrics = sorted(series, key=rank)[:9]
+    cols = min(3, len(metrics))
+    nrows = math.ceil(len(metrics) / cols)
     fig, axes = plt.subplots(nrows, cols, figsize=(4.5 * cols, 3.2 * nrows), squeeze=False)
-    for ax, key in zip(axes.flat, keys):
-        pts = [(r["step"], r[key]) for r in rows if isinstance(r.get(key), (int, float))]
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="." if len(pts) < 40 else None)
-        ax.set_title(key)
+    for ax, metric in zip(axes.flat, metrics):
+        for stage, pts in sorted(series[metric].items()):
+            pts = sorted(pts, key=lambda p: p[0])  # a resumed run or a late step-0 entry must not zigzag
+            marker = "." if len(pts) < 40 else None
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker=marker, label=stage or None)
+        if len(series[metric]) > 1:
+            ax.legend(fontsize=7)
+        ax.set_title(metric)
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
-    for ax in list(axes.flat)[len(keys) :]:
+    for ax in list(axes.flat)[len(metrics) :]:
         ax.axis("off")
     fig.suptitle(title)
     fig.tight_layout()
