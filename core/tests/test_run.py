@@ -140,3 +140,26 @@ def test_torchrun_launch_shares_one_run_folder(tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     assert json.loads((out / "metrics.json").read_text())["steps"] == 4
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tr"]
+
+
+def test_threads_option_caps_torch_threads(tmp_path):
+    """`--threads 1` reaches torch before the task runs (the task reports what torch uses)."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "fakeplug_threads.py").write_text(
+        "from dataclasses import dataclass\n"
+        "from paperloom import PluginInfo, Task, hookimpl\n"
+        "@dataclass\nclass Cfg:\n    pass\n"
+        "def run(cfg, ctx):\n    import torch\n    return {'threads': torch.get_num_threads()}\n"
+        "@hookimpl\ndef paperloom_plugin():\n    return PluginInfo(summary='threads')\n"
+        "@hookimpl\ndef paperloom_tasks():\n    return [Task('demo', 'fakeplug_threads:run', 'fakeplug_threads:Cfg')]\n"
+    )
+    from conftest import make_dist
+
+    make_dist(
+        site, "fakeplug-threads", "1.0", "threads", "fakeplug_threads_decl", "from fakeplug_threads import *  # noqa\n"
+    )
+    env = {"PYTHONPATH": str(site), "OMP_NUM_THREADS": "2"}
+    res = run_cli("run", "threads:demo", "--threads", "1", "--out", str(tmp_path / "r"), env=env)
+    assert res.returncode == 0, res.stderr
+    assert json.loads((tmp_path / "r" / "metrics.json").read_text())["threads"] == 1.0

@@ -128,13 +128,19 @@ def _task_info(reg, qualname: str) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .run import execute
+    from .run import execute, is_main_process
 
     out, metrics = execute(
-        args.task, args.config, args.set or [], args.out, args.resume, args.seed, args.device, args.smoke
+        args.task,
+        args.config,
+        args.set or [],
+        args.out,
+        args.resume,
+        args.seed,
+        args.device,
+        args.smoke,
+        threads=args.threads,
     )
-    from .run import is_main_process
-
     if is_main_process():
         _print_metrics(metrics)
         print(f"\nrun folder: {out}")
@@ -159,7 +165,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
         metrics = read_json(Path(args.from_dir) / "metrics.json")
         out = args.from_dir
     else:
-        out, metrics = execute(args.task, None, args.set or [], args.out, False, args.seed, args.device, args.smoke)
+        out, metrics = execute(
+            args.task, None, args.set or [], args.out, False, args.seed, args.device, args.smoke, threads=args.threads
+        )
     results = verify(reg, args.task, metrics)
     for check, ok, msg in results:
         print(f"{'PASS' if ok else 'FAIL'}  {msg}" + (f"   ({check.summary})" if check.summary else ""))
@@ -180,7 +188,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"\n=== {qual}", flush=True)
         out = Path(args.out) / name if args.out else None
         try:
-            out, metrics = execute(qual, out=out, seed=args.seed, device=args.device, smoke=args.smoke)
+            out, metrics = execute(
+                qual, out=out, seed=args.seed, device=args.device, smoke=args.smoke, threads=args.threads
+            )
         except UserError:
             raise
         except Exception as exc:  # one failing demo must not hide the others' results
@@ -268,6 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
         p.add_argument("--smoke", action="store_true", help="apply the task's smoke overrides (tiny sizes, seconds)")
+        p.add_argument("--threads", type=int, default=0, help="cap torch CPU threads (0 = torch's default)")
 
     p = sub.add_parser("run", help="run PLUGIN:TASK")
     p.add_argument("task", metavar="PLUGIN:TASK")
@@ -287,6 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--smoke", action="store_true")
+    p.add_argument("--threads", type=int, default=0, help="cap torch CPU threads (0 = torch's default)")
     p.set_defaults(fn=cmd_demo)
 
     p = sub.add_parser("doctor", help="check what plugins need (packages, GPU, memory) before running")

@@ -250,15 +250,18 @@ def execute(
     smoke: bool = False,
     reg: Registry | None = None,
     plot: bool = True,
+    threads: int = 0,
 ) -> tuple[Path, dict]:
-    """Run `plugin:task` and return (run folder, final metrics)."""
+    """Run `plugin:task` and return (run folder, final metrics). `threads` > 0 caps torch's CPU threads."""
     reg = reg or registry()
     plugin_name, _, task_name = qualname.partition(":")
     if not is_main_process():  # a rank started by Lightning's launcher, torchrun or accelerate
         folder = os.environ.get(RUN_DIR_ENV) or out
         if not folder:
             raise UserError("under torchrun / accelerate launch, pass --out DIR so every process uses one run folder")
-        return _execute_worker(reg, qualname, config_file, overrides, Path(folder), resume, seed, device, smoke)
+        return _execute_worker(
+            reg, qualname, config_file, overrides, Path(folder), resume, seed, device, smoke, threads
+        )
     if resume and out is None:
         raise UserError("--resume needs --out DIR: the folder of the run to continue")
     out_dir = Path(out) if out else new_run_dir(plugin_name, task_name)
@@ -280,18 +283,7 @@ def execute(
     log.info(f"{'resuming' if resume else 'running'} {qualname} -> {out_dir}")
     os.environ[RUN_DIR_ENV] = str(out_dir.resolve())  # processes a DDP launcher starts find the same folder
     fn = load_ref(task.run)
-    seed_everything(seed)
-    ctx = Run(
-        out=out_dir,
-        plugin=plugin.name,
-        task=task.name,
-        seed=seed,
-        device=resolve_device(device),
-        resume=resume,
-        smoke=smoke,
-        registry=reg,
-        log=log,
-    )
+    ctx = _start(out_dir, plugin.name, task.name, seed, device, resume, smoke, reg, log, threads)
     if resume and (out_dir / "metrics.json").is_file():
         ctx.metrics = json.loads((out_dir / "metrics.json").read_text())
     result = fn(cfg, ctx) or {}
@@ -300,6 +292,37 @@ def execute(
         plot_curves(out_dir / "metrics.jsonl", out_dir / "curves.png", title=qualname)
     reg.hook().paperloom_run_finished(plugin=plugin.name, task=task.name, out=str(out_dir), metrics=dict(ctx.metrics))
     return out_dir, ctx.metrics
+
+
+def _start(
+    out_dir: Path,
+    plugin: str,
+    task: str,
+    seed: int,
+    device: str,
+    resume: bool,
+    smoke: bool,
+    reg: Registry,
+    log: logging.Logger,
+    threads: int,
+) -> Run:
+    """Seed, cap threads, resolve the device: the context every process of a run starts from."""
+    seed_everything(seed)
+    if threads > 0:  # on a busy 2-core machine, 2 OpenMP threads can be 4-20x slower than 1
+        import torch
+
+        torch.set_num_threads(threads)
+    return Run(
+        out=out_dir,
+        plugin=plugin,
+        task=task,
+        seed=seed,
+        device=resolve_device(device),
+        resume=resume,
+        smoke=smoke,
+        registry=reg,
+        log=log,
+    )
 
 
 def _execute_worker(
@@ -312,6 +335,7 @@ def _execute_worker(
     seed: int,
     device: str,
     smoke: bool,
+    threads: int = 0,
 ) -> tuple[Path, dict]:
     """A non-zero rank re-entered through the CLI by a multi-process launcher: run, write nothing."""
     deadline = time.time() + 300
@@ -320,17 +344,17 @@ def _execute_worker(
             raise UserError(f"rank 0 wrote no {out_dir / 'config.yaml'} within 5 minutes; is it running?")
         time.sleep(0.2)
     plugin, task, _, cfg = resolve_task_config(reg, qualname, None, overrides, smoke, out_dir / "config.yaml")
-    seed_everything(seed)
-    ctx = Run(
-        out=out_dir,
-        plugin=plugin.name,
-        task=task.name,
-        seed=seed,
-        device=resolve_device(device),
-        resume=resume,
-        smoke=smoke,
-        registry=reg,
-        log=logging.getLogger("paperloom.worker"),
+    ctx = _start(
+        out_dir,
+        plugin.name,
+        task.name,
+        seed,
+        device,
+        resume,
+        smoke,
+        reg,
+        logging.getLogger("paperloom.worker"),
+        threads,
     )
     load_ref(task.run)(cfg, ctx)
     return out_dir, {}
