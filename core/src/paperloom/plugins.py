@@ -185,9 +185,6 @@ class Registry:
             raise UserError(f"{qualname} is a {comp.kind}, but a {kind} is needed here")
         return plugin, comp
 
-    def all_components(self, kind: str | None = None) -> list[str]:
-        return [f"{p.name}:{c.name}" for p in self.healthy() for c in p.components.values() if kind in (None, c.kind)]
-
     def hook(self) -> Any:
         return self.pm.hook
 

@@ -98,9 +98,6 @@ class Run:
             iterable, total=total, description=description or self.task, disable=not sys.stderr.isatty(), transient=True
         )
 
-    def path(self, name: str) -> Path:
-        return self.out / name
-
     def stage(self, name: str) -> Stage:
         """A context for one of several trainings in this run (see `Stage`)."""
         return Stage(self, name)
