@@ -8,7 +8,7 @@ import pluggy
 from .errors import UserError
 from .interfaces import Check, Component, PluginInfo, Requirements, Task
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 hookimpl = pluggy.HookimplMarker("paperloom")
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import UserError
+from .interfaces import KINDS
 
 
 def _registry():
@@ -19,11 +20,9 @@ def _registry():
 
 
 def _table(rows: list[list[str]], header: list[str]) -> str:
-    rows = [header, *rows]
-    widths = [max(len(str(r[i])) for r in rows) for i in range(len(header))]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    from .tables import text_table
+
+    return text_table(rows, header)
 
 
 # --------------------------------------------------------------------------- commands
@@ -56,7 +55,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         print(f"{p.name} {p.version}  ({p.distribution})  {p.info.summary if p.info else ''}")
         if p.tasks:
             print("  tasks:      " + ", ".join(f"{p.name}:{t}" for t in p.tasks))
-        for kind in ("model", "dataset", "trainer", "evaluator"):
+        for kind in KINDS:
             names = [c.name for c in p.components.values() if c.kind == kind]
             if names:
                 print(f"  {kind + 's:':<11} " + ", ".join(f"{p.name}:{n}" for n in names))
@@ -94,21 +93,21 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def _task_info(reg, qualname: str) -> int:
-    from .config import describe
-    from .run import load_ref
+    from .config import describe, load_yaml
+    from .context import load_ref
 
     p, t = reg.task(qualname)
     print(f"{qualname}: {t.summary}")
-    if t.config:
-        print(f"  default config: {p.root / t.config if p.root else t.config}")
+    default_file = p.config_file(t.name)
+    if default_file:
+        print(f"  default config: {default_file}")
+    presets = p.presets(t.name)
+    if presets:
+        print(f"  presets (--config NAME): {', '.join(presets)}")
     schema = load_ref(t.schema)
     if schema.__doc__ and not schema.__doc__.startswith(schema.__name__ + "("):
         print(f"  {schema.__doc__.strip()}")
-    defaults = {}
-    if t.config and p.root and (p.root / t.config).is_file():
-        from .config import load_yaml
-
-        defaults = load_yaml(p.root / t.config)
+    defaults = load_yaml(default_file) if default_file else {}
     rows = []
     for row in describe(schema):
         node = defaults
@@ -127,20 +126,27 @@ def _task_info(reg, qualname: str) -> int:
     return 0
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from .run import execute, is_main_process
+def _options(args: argparse.Namespace, **kw):
+    from .runner import RunOptions
 
-    out, metrics = execute(
-        args.task,
-        args.config,
-        args.set or [],
-        args.out,
-        args.resume,
-        args.seed,
-        args.device,
-        args.smoke,
+    return RunOptions(
+        config=getattr(args, "config", None),
+        overrides=list(getattr(args, "set", None) or []),
+        out=getattr(args, "out", None),
+        resume=getattr(args, "resume", False),
+        seed=args.seed,
+        device=args.device,
+        smoke=args.smoke,
         threads=args.threads,
+        **kw,
     )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .context import is_main_process
+    from .runner import execute
+
+    out, metrics = execute(args.task, _options(args))
     if is_main_process():
         _print_metrics(metrics)
         print(f"\nrun folder: {out}")
@@ -154,8 +160,9 @@ def _print_metrics(metrics: dict) -> None:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    from .claims import verify
     from .io import read_json
-    from .run import execute, verify
+    from .runner import execute
 
     reg = _registry()
     _, task = reg.task(args.task)
@@ -165,9 +172,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         metrics = read_json(Path(args.from_dir) / "metrics.json")
         out = args.from_dir
     else:
-        out, metrics = execute(
-            args.task, None, args.set or [], args.out, False, args.seed, args.device, args.smoke, threads=args.threads
-        )
+        out, metrics = execute(args.task, _options(args))
     results = verify(reg, args.task, metrics)
     for check, ok, msg in results:
         print(f"{'PASS' if ok else 'FAIL'}  {msg}" + (f"   ({check.summary})" if check.summary else ""))
@@ -177,7 +182,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .run import execute, verify
+    from .claims import verify
+    from .runner import execute
 
     reg = _registry()
     names = args.plugins or [p.name for p in reg.healthy() if "demo" in p.tasks]
@@ -188,9 +194,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"\n=== {qual}", flush=True)
         out = Path(args.out) / name if args.out else None
         try:
-            out, metrics = execute(
-                qual, out=out, seed=args.seed, device=args.device, smoke=args.smoke, threads=args.threads
-            )
+            out, metrics = execute(qual, _options(args), out=out)
         except UserError:
             raise
         except Exception as exc:  # one failing demo must not hide the others' results
@@ -256,7 +260,7 @@ def cmd_install(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="core", description="paperloom: research papers as runnable plugins")
-    ap.add_argument("--version", action="version", version=f"paperloom {__version__}")
+    ap.add_argument("--version", action="version", version=f"paperloom-core {__version__}")
     ap.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = ap.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -270,7 +274,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     def run_options(p: argparse.ArgumentParser, config: bool = True) -> None:
         if config:
-            p.add_argument("--config", metavar="FILE", help="YAML file merged over the task's defaults")
+            p.add_argument(
+                "--config", metavar="PRESET|FILE", help="a preset name (core info P:T lists them) or a YAML file"
+            )
         p.add_argument(
             "--set", action="extend", nargs="+", metavar="KEY=VALUE", help="dotted overrides, e.g. trainer.max_steps=10"
         )
@@ -344,3 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `core list | head`: the reader left; say nothing more
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0

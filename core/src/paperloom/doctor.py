@@ -45,7 +45,8 @@ def gpu_available() -> bool:
 
 
 def doctor(reg: Registry, only: str | None = None) -> int:
-    print(f"python {sys.version.split()[0]}; paperloom {md.version('paperloom') if _installed('paperloom') else '?'}")
+    core = md.version("paperloom-core") if _installed("paperloom-core") else "?"
+    print(f"python {sys.version.split()[0]}; paperloom-core {core}")
     mem = total_memory_gb()
     plugins = [reg.plugins[only]] if only else list(reg.plugins.values())
     if only and only not in reg.plugins:

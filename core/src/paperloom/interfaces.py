@@ -8,12 +8,13 @@ runs. The `Protocol`s say what the referenced callables take and return.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-KINDS = ("model", "dataset", "trainer", "evaluator")
+# The kinds a config can compose by name (a field marked `option(component=KIND)`).
+KINDS = ("model", "dataset", "evaluator")
 CHECK_OPS = ("<", "<=", ">", ">=")
 GPU_NEEDS = ("none", "optional", "required")
 
@@ -25,13 +26,15 @@ GPU_NEEDS = ("none", "optional", "required")
 class Component:
     """A buildable piece other tasks can use by qualified name (``plugin:name``).
 
-    ``builder`` is a lazy reference to a callable (see `ModelBuilder` & co.); it is called with
-    ``defaults`` merged with the caller's keyword arguments. ``produces`` / ``consumes`` are data
-    contracts (free-form tags such as ``causal-lm``, ``preference-pairs``, ``coco-panoptic``,
-    ``image-text-pairs``); the core checks them when a config wires components together, before
-    anything heavy is imported. ``hf_model_types`` names the Hugging Face ``model_type`` values the
-    builder's module registers with the Auto classes on import, so a saved checkpoint of a
-    plugin's own architecture loads from its folder (``core:hf-causal-lm``) like any other.
+    ``builder`` is a lazy reference to ``builder(ctx, **kwargs)`` (see `ModelBuilder` & co.); it is
+    called with ``defaults`` merged with the caller's keyword arguments. ``produces`` / ``consumes``
+    are data contracts (`paperloom.contracts`, listed in docs/contracts.md); the core checks them
+    when a config wires components together, before anything heavy is imported.
+    ``loads_folder``: the builder takes ``path=FOLDER`` and loads a saved checkpoint; the core uses it
+    when a config gives a folder where a model of a contract it ``produces`` is expected.
+    ``hf_model_types`` names the Hugging Face ``model_type`` values the builder's module registers
+    with the Auto classes on import, so a saved checkpoint of a plugin's own architecture loads from
+    its folder like any other.
     """
 
     name: str
@@ -41,6 +44,7 @@ class Component:
     produces: tuple[str, ...] = ()
     consumes: tuple[str, ...] = ()
     defaults: Mapping[str, Any] = field(default_factory=dict)
+    loads_folder: bool = False
     hf_model_types: tuple[str, ...] = ()
 
 
@@ -65,15 +69,15 @@ class Task:
 
     ``run`` references ``fn(cfg, ctx) -> Mapping[str, float] | None`` (see `TaskFunction`);
     ``schema`` references a dataclass whose fields are the task's options (see
-    `paperloom.config.option`); ``config`` is the default YAML file, relative to the plugin's
-    package directory. ``smoke`` holds dotted overrides that make the task tiny (used by the
-    conformance kit and tests), ``verify`` the claims its default run must show.
+    `paperloom.config.option`). The task's default values are ``configs/<name>.yaml`` beside the
+    plugin's declaration module, its presets ``configs/<name>/<preset>.yaml`` (``--config paper``).
+    ``smoke`` holds dotted overrides that make the task tiny (used by the conformance kit and
+    tests), ``verify`` the claims its default run must show.
     """
 
     name: str
     run: str
     schema: str
-    config: str | None = None
     summary: str = ""
     smoke: Mapping[str, Any] = field(default_factory=dict)
     verify: tuple[Check, ...] = ()
@@ -108,28 +112,37 @@ class PluginInfo:
 
 @runtime_checkable
 class RunContext(Protocol):
-    """What a task receives besides its config (implemented by `paperloom.run.Run`)."""
+    """What a task (and every builder) receives besides its config; implemented by
+    `paperloom.context.Run`, and by `paperloom.context.Stage` for one of several trainings in a run."""
 
-    out: Path  # the run folder: config.yaml, metrics.jsonl, metrics.json, run.log, checkpoints/
-    plugin: str
+    out: Path  # the run (or stage) folder: config.yaml, metrics.jsonl, metrics.json, run.log, checkpoints/
+    plugin: str  # the plugin whose task runs
     task: str
-    seed: int
+    seed: int  # --seed
     device: str  # "cpu" or "cuda", resolved from --device
-    resume: bool  # True when `core run --resume`: continue from out/checkpoints/last.ckpt
+    resume: bool  # True under `core run --resume`: continue from checkpoint_dir
     smoke: bool  # True when the run uses the task's smoke overrides (tiny sizes)
     log: Any  # a logging.Logger writing to the console and run.log
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        """``out/checkpoints``: where resumable state lives (Lightning's last.ckpt, `paperloom.checkpoint`)."""
 
     def build(self, ref: str, **kwargs: Any) -> Any:
         """Build component ``ref`` (``plugin:name``, or a local checkpoint folder for models)."""
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
-        """Append one JSON line to ``metrics.jsonl`` (flushed, never half-written)."""
+        """Append one JSON line to the run's ``metrics.jsonl`` (flushed, never half-written)."""
 
     def save_metrics(self, metrics: Mapping[str, float]) -> None:
-        """Write the final flat ``metrics.json`` atomically."""
+        """Merge into the run's final flat ``metrics.json`` (written atomically)."""
 
-    def progress(self, iterable: Any, total: int | None = None, description: str = "") -> Any:
+    def progress(self, iterable: Iterable, total: int | None = None, description: str = "") -> Iterator:
         """Wrap a long loop in a progress bar (quiet when output is not a terminal)."""
+
+    def stage(self, name: str) -> RunContext:
+        """A context for one of several trainings in this run: its own folder ``out/stages/<name>/`` (and so
+        its own checkpoints), metrics logged as ``<name>/<metric>``; everything else is the run's."""
 
 
 class TaskFunction(Protocol):
@@ -138,26 +151,27 @@ class TaskFunction(Protocol):
 
 
 class ModelBuilder(Protocol):
-    """``builder(**kwargs) -> torch.nn.Module``. A ``causal-lm`` model is a Hugging Face
+    """``builder(ctx, **kwargs) -> torch.nn.Module``. A ``causal-lm`` model is a Hugging Face
     ``PreTrainedModel`` whose ``forward(input_ids, labels=...)`` returns ``.loss`` and ``.logits``."""
 
-    def __call__(self, **kwargs: Any) -> Any: ...
+    def __call__(self, ctx: RunContext, **kwargs: Any) -> Any: ...
 
 
 class DatasetBuilder(Protocol):
-    """``builder(**kwargs) -> Dataset``: a map-style ``torch.utils.data.Dataset`` (or an iterable
-    for streaming) whose items follow the contract the component ``produces``."""
+    """``builder(ctx, **kwargs) -> Dataset``: a map-style ``torch.utils.data.Dataset`` (or an iterable
+    for streaming) whose items follow the contract the component ``produces`` (docs/contracts.md)."""
 
-    def __call__(self, **kwargs: Any) -> Any: ...
+    def __call__(self, ctx: RunContext, **kwargs: Any) -> Any: ...
 
 
-class TrainerBuilder(Protocol):
-    """``builder(**kwargs) -> fit`` where ``fit(model, train_data, val_data, ctx) -> metrics``."""
+class Evaluator(Protocol):
+    """What an evaluator builder returns: ``evaluate(model, data, ctx) -> {metric: float}``; ``data`` follows
+    the contract the component ``consumes`` (or is None when the evaluator brings its own data)."""
 
-    def __call__(self, **kwargs: Any) -> Callable[..., Mapping[str, float]]: ...
+    def __call__(self, model: Any, data: Any, ctx: RunContext) -> Mapping[str, float]: ...
 
 
 class EvaluatorBuilder(Protocol):
-    """``builder(**kwargs) -> evaluate`` where ``evaluate(model_or_predictions, data, ctx) -> metrics``."""
+    """``builder(ctx, **kwargs) -> Evaluator``."""
 
-    def __call__(self, **kwargs: Any) -> Callable[..., Mapping[str, float]]: ...
+    def __call__(self, ctx: RunContext, **kwargs: Any) -> Evaluator: ...

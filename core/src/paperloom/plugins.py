@@ -12,7 +12,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import pluggy
@@ -36,35 +36,79 @@ class Plugin:
     module: str
     distribution: str = ""
     version: str = ""
-    root: Path | None = None  # the declaration module's folder; task config paths are relative to it
+    root: Path | None = None  # the declaration module's folder: configs/<task>.yaml and presets live below it
     info: PluginInfo | None = None
     components: dict[str, Component] = field(default_factory=dict)
     tasks: dict[str, Task] = field(default_factory=dict)
     error: str | None = None
 
+    def config_file(self, task: str) -> Path | None:
+        """``configs/<task>.yaml``: the task's default values (None when the plugin ships none)."""
+        path = self.root / "configs" / f"{task}.yaml" if self.root else None
+        return path if path is not None and path.is_file() else None
+
+    def presets(self, task: str) -> dict[str, Path]:
+        """``configs/<task>/<preset>.yaml`` by preset name (``--config paper``)."""
+        folder = self.root / "configs" / task if self.root else None
+        if folder is None or not folder.is_dir():
+            return {}
+        return {p.stem: p for p in sorted(folder.glob("*.yaml"))}
+
+
+CORE_DISTRIBUTION = "paperloom-core"
+_REQ_RE = re.compile(r"^\s*paperloom[-_.]core\s*(\[[^\]]*\])?\s*(?P<spec>[^;]*)(;(?P<marker>.*))?$", re.I)
+_SIMPLE_SPEC = re.compile(r"^(>=|<=|==|!=|>|<)\s*(\d+(?:\.\d+)*)$")
+
 
 def _core_range(dist: md.Distribution | None) -> str | None:
-    """The version range a distribution declares for `paperloom` (Requires-Dist), if any."""
+    """The version range a distribution declares for `paperloom-core` (Requires-Dist), if any."""
     if dist is None:
         return None
-    from packaging.requirements import Requirement
-
     for line in dist.requires or ():
-        req = Requirement(line)
-        if req.name.lower() == "paperloom" and (req.marker is None or "extra" not in str(req.marker)):
-            return str(req.specifier) or None
+        m = _REQ_RE.match(line)
+        if m and "extra" not in (m.group("marker") or ""):
+            return m.group("spec").strip().strip("()") or None
     return None
+
+
+def _declares_old_name(dist: md.Distribution | None) -> bool:
+    """True when a plugin depends on `paperloom`: an unrelated PyPI package (the core is paperloom-core)."""
+    return dist is not None and any(re.match(r"^\s*paperloom\s*($|[\[<>=!~;(])", r) for r in dist.requires or ())
+
+
+def _release(v: str) -> tuple[int, ...]:
+    parts = tuple(int(p) for p in v.split("."))
+    return parts + (0,) * (4 - len(parts))
+
+
+def _simple_contains(spec: str, version: str) -> bool | None:
+    """`version in spec` for plain numeric specifiers (``>=0.2,<0.3``) without importing packaging
+    (it costs `core list` ~10 ms); None when the spec needs packaging's full grammar."""
+    if not re.fullmatch(r"\d+(\.\d+)*", version):
+        return None
+    ops = {">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b, "==": lambda a, b: a == b,
+           "!=": lambda a, b: a != b, ">": lambda a, b: a > b, "<": lambda a, b: a < b}
+    ok = True
+    for part in spec.split(","):
+        m = _SIMPLE_SPEC.match(part.strip())
+        if not m:
+            return None
+        ok = ok and ops[m.group(1)](_release(version), _release(m.group(2)))
+    return ok
 
 
 def check_compatible(spec: str | None, version: str = __version__) -> str | None:
     """An error message when core `version` is outside `spec`, else None."""
     if not spec:
         return None
-    from packaging.specifiers import SpecifierSet
+    inside = _simple_contains(spec, version)
+    if inside is None:
+        from packaging.specifiers import SpecifierSet
 
-    if version in SpecifierSet(spec, prereleases=True):
+        inside = version in SpecifierSet(spec, prereleases=True)
+    if inside:
         return None
-    return f"requires paperloom{spec}, but this core is {version}; install a matching plugin or core version"
+    return f"requires {CORE_DISTRIBUTION}{spec}, but this core is {version}; install a matching plugin or core version"
 
 
 def _validate(plugin: Plugin, info: Any, components: list, tasks: list) -> None:
@@ -123,9 +167,10 @@ class Registry:
             mod = importlib.import_module(module) if isinstance(module, str) else module
             plugin.root = Path(mod.__file__).parent if getattr(mod, "__file__", None) else None
             self.pm.register(mod, name=name)
-            info = self._call(mod, "paperloom_plugin", None)
-            components = self._call(mod, "paperloom_components", [])
-            tasks = self._call(mod, "paperloom_tasks", [])
+            hook = self._own_hooks(name)
+            info = hook.paperloom_plugin()
+            components = hook.paperloom_components()
+            tasks = hook.paperloom_tasks()
             _validate(plugin, info, list(components or []), list(tasks or []))
             plugin.info = info or PluginInfo(summary="")
         except Exception as exc:  # an isolated plugin must never take the host down
@@ -136,9 +181,11 @@ class Registry:
                 self.pm.unregister(name=name)
         return plugin
 
-    def _call(self, mod: ModuleType, hook: str, default: Any) -> Any:
-        impl = getattr(mod, hook, None)
-        return impl() if callable(impl) else default
+    def _own_hooks(self, name: str) -> Any:
+        """The declaration hooks of plugin `name` alone, called through pluggy (only @hookimpl functions count)."""
+        others = [p for n, p in self.pm.list_name_plugin() if n != name]
+        hooks = ("paperloom_plugin", "paperloom_components", "paperloom_tasks")
+        return SimpleNamespace(**{h: self.pm.subset_hook_caller(h, remove_plugins=others) for h in hooks})
 
     def broken(self, name: str, reason: str, module: str = "", distribution: str = "", version: str = "") -> None:
         if self.pm.has_plugin(name):  # e.g. the first of two distributions claiming one name
@@ -185,6 +232,15 @@ class Registry:
             raise UserError(f"{qualname} is a {comp.kind}, but a {kind} is needed here")
         return plugin, comp
 
+    def folder_loaders(self, kind: str = "model", contract: str | None = None) -> list[str]:
+        """Qualified names of components that load a saved folder (``loads_folder``), optionally by contract."""
+        return [
+            f"{p.name}:{c.name}"
+            for p in self.healthy()
+            for c in p.components.values()
+            if c.loads_folder and c.kind == kind and (contract is None or contract in c.produces)
+        ]
+
     def hook(self) -> Any:
         return self.pm.hook
 
@@ -199,7 +255,7 @@ def _disabled() -> tuple[bool, set[str]]:
 def discover(entry_points: bool = True) -> Registry:
     """Build the registry: the built-in plugin plus every installed, enabled plugin."""
     reg = Registry()
-    reg.add_module(BUILTIN_NAME, "paperloom.builtin", "paperloom", __version__)
+    reg.add_module(BUILTIN_NAME, "paperloom.builtin.plugin", CORE_DISTRIBUTION, __version__)
     all_off, skip = _disabled()
     if not entry_points or all_off:
         return reg
@@ -222,6 +278,9 @@ def discover(entry_points: bool = True) -> Registry:
         seen[ep.name] = dname
         try:
             problem = check_compatible(_core_range(dist))
+            if _declares_old_name(dist):
+                problem = (f"{dname} depends on 'paperloom', an unrelated PyPI package; "
+                           f"depend on {CORE_DISTRIBUTION} instead")
         except Exception as exc:
             problem = f"unreadable paperloom requirement: {exc}"
         if problem:

@@ -1,4 +1,7 @@
-"""Config sections shared by many tasks (plain dataclasses: importing this loads no torch)."""
+"""Config sections shared by many tasks: the Lightning trainer and AdamW with warmup + cosine decay.
+
+Plain dataclasses: importing this loads no torch.
+"""
 
 from __future__ import annotations
 
@@ -35,19 +38,3 @@ class OptimConfig:
     beta1: float = option(0.9, help="AdamW beta1")
     beta2: float = option(0.95, help="AdamW beta2")
     weight_decay: float = option(0.1, help="AdamW weight decay (not applied to norms and biases)")
-
-
-@dataclass
-class TextDataConfig:
-    """Text for causal-LM tasks: the embedded corpus or local files, a locally trained tokenizer."""
-
-    source: str = option(
-        "embedded",
-        help="'embedded' (Python stdlib docstrings) or a path: .txt file, folder of .txt/.md, .jsonl with 'text'",
-    )
-    tokenizer: str = option("", help="tokenizer folder (from_pretrained); empty trains a byte-level BPE on the data")
-    vocab_size: int = option(2048, help="vocab size when training a tokenizer")
-    block_size: int = option(128, help="tokens per training sequence")
-    val_fraction: float = option(0.1, help="fraction of blocks held out for validation")
-    train_fraction: float = option(1.0, help="fraction of the training blocks used (a data budget)")
-    max_chars: int = option(0, help="cap on corpus characters read (0 = all)")

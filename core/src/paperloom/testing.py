@@ -6,18 +6,31 @@ Use from a plugin's tests::
     def test_conforms():
         assert_conforms("megalodon")
 
-or from the shell: ``core check megalodon``. ``registry_with(...)`` builds a registry holding
-only the plugins a test names, so tests do not depend on what happens to be installed.
+or from the shell: ``core check megalodon``. It checks the one plugin shape (docs/plugins.md), that
+``plugin.py`` and ``config.py`` import no heavy library, that every shipped YAML validates against the
+schema its path implies, that the demo runs on CPU at smoke size and that every trainable parameter of
+every model the demo builds changes. ``registry_with(...)`` builds a registry holding only the plugins
+a test names, so tests do not depend on what happens to be installed.
 """
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import tempfile
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
-from .plugins import Registry, discover
+from .plugins import Plugin, Registry, discover
+
+HEAVY = ("torch", "lightning", "transformers", "trl", "numpy", "triton", "torchvision", "matplotlib")
+# Where each lazy reference must point, by module (relative to the plugin's package).
+TASK_MODULES = ("tasks", "demo")
+SCHEMA_MODULE = "config"
+BUILDER_MODULE = "components"
+Result = tuple[str, bool, str]
 
 
 def registry_with(*modules: tuple[str, ModuleType | str], entry_points: bool = False) -> Registry:
@@ -28,17 +41,86 @@ def registry_with(*modules: tuple[str, ModuleType | str], entry_points: bool = F
     return reg
 
 
-def check_plugin(name: str, run_demo: bool = True, reg: Registry | None = None) -> list[tuple[str, bool, str]]:
+def _package(plugin: Plugin) -> str:
+    return plugin.module.rpartition(".")[0]
+
+
+def check_layout(plugin: Plugin) -> str:
+    """The shared shape: declaration, schema, builder and task modules where the references point."""
+    pkg, root = _package(plugin), plugin.root
+    if root is None:
+        raise ValueError(f"{plugin.module} has no folder on disk")
+    if Path(plugin.module.replace(".", "/")).name != "plugin":
+        raise ValueError(f"the entry point names {plugin.module}; it must be {pkg}.plugin (declarations only)")
+    need = ["config.py", "tasks.py"] + (["components.py"] if plugin.components else [])
+    missing = [f for f in need if not (root / f).is_file()]
+    if missing:
+        raise ValueError(f"{root} lacks {', '.join(missing)}")
+    wrong = []
+    for t in plugin.tasks.values():
+        if t.run.partition(":")[0] not in {f"{pkg}.{m}" for m in TASK_MODULES}:
+            wrong.append(f"task {t.name} run {t.run} (expected {pkg}.tasks or {pkg}.demo)")
+        if t.schema.partition(":")[0] != f"{pkg}.{SCHEMA_MODULE}":
+            wrong.append(f"task {t.name} schema {t.schema} (expected {pkg}.config)")
+        if plugin.config_file(t.name) is None:
+            wrong.append(f"task {t.name} has no configs/{t.name}.yaml")
+    for c in plugin.components.values():
+        if c.builder.partition(":")[0] != f"{pkg}.{BUILDER_MODULE}":
+            wrong.append(f"component {c.name} builder {c.builder} (expected {pkg}.components)")
+    stray = [p.name for p in (root / "configs").glob("*.yaml") if p.stem not in plugin.tasks]
+    stray += [p.name + "/" for p in (root / "configs").glob("*") if p.is_dir() and p.name not in plugin.tasks]
+    if stray:
+        wrong.append(f"configs/{', configs/'.join(sorted(stray))} name no task (configs/<task>.yaml, "
+                     "configs/<task>/<preset>.yaml)")
+    if wrong:
+        raise ValueError("; ".join(wrong))
+    dist_root = root.parent.parent  # src/<package>/ in a source checkout
+    if (dist_root / "pyproject.toml").is_file():
+        absent = [f for f in ("README.md", "tests") if not (dist_root / f).exists()]
+        if absent:
+            raise ValueError(f"{dist_root} lacks {', '.join(absent)}")
+    return f"{len(plugin.tasks)} tasks, {len(plugin.components)} components in {pkg}"
+
+
+def check_light_imports(plugin: Plugin) -> str:
+    """Importing plugin.py and config.py (what `core list` / `core info` do) pulls in no heavy library."""
+    pkg = _package(plugin)
+    code = (
+        f"import sys, {pkg}.plugin, {pkg}.config; "
+        f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    if res.returncode != 0:
+        raise ValueError(res.stderr.strip().splitlines()[-1] if res.stderr.strip() else "import failed")
+    heavy = res.stdout.strip()
+    if heavy:
+        raise ValueError(f"importing {pkg}.plugin and {pkg}.config imports {heavy}; move those imports into "
+                         "the functions that need them")
+    return ""
+
+
+def shipped_configs(plugin: Plugin) -> list[tuple[str, Path | None, Path]]:
+    """(task, preset name or None, file) for every YAML under configs/ whose path names a task."""
+    out = []
+    for name in plugin.tasks:
+        default = plugin.config_file(name)
+        if default:
+            out.append((name, None, default))
+        out += [(name, preset, path) for preset, path in plugin.presets(name).items()]
+    return out
+
+
+def check_plugin(name: str, run_demo: bool = True, reg: Registry | None = None) -> list[Result]:
     """Run every conformance check on plugin `name`; returns (check, passed, message) rows."""
-    from .run import execute, load_ref, resolve_task_config
+    from .context import load_ref
+    from .runner import resolve_task_config
 
     reg = reg or discover()
-    results: list[tuple[str, bool, str]] = []
+    results: list[Result] = []
 
-    def record(label: str, fn) -> bool:
+    def record(label: str, fn: Callable[[], str | None]) -> bool:
         try:
-            msg = fn() or ""
-            results.append((label, True, msg))
+            results.append((label, True, fn() or ""))
             return True
         except Exception as exc:  # report and go on: the kit lists every failure at once
             results.append((label, False, f"{type(exc).__name__}: {exc}".strip()))
@@ -51,7 +133,7 @@ def check_plugin(name: str, run_demo: bool = True, reg: Registry | None = None) 
         return [("discovered", False, plugin.error)]
     results.append(("discovered", True, f"{plugin.distribution} {plugin.version}".strip()))
 
-    def declarations():
+    def declarations() -> str:
         if not plugin.info or not plugin.info.summary:
             raise ValueError("paperloom_plugin() must return PluginInfo with a summary")
         if "demo" not in plugin.tasks:
@@ -59,45 +141,50 @@ def check_plugin(name: str, run_demo: bool = True, reg: Registry | None = None) 
         return f"{len(plugin.components)} components, {len(plugin.tasks)} tasks"
 
     record("declarations", declarations)
+    record("layout", lambda: check_layout(plugin))
+    record("plugin.py and config.py import nothing heavy", lambda: check_light_imports(plugin))
     for c in plugin.components.values():
         record(f"component {c.name} resolves", lambda c=c: load_ref(c.builder) and None)
     for t in plugin.tasks.values():
-        ok = record(f"task {t.name} resolves", lambda t=t: (load_ref(t.run), load_ref(t.schema)) and None)
-        if not ok:
+        if not record(f"task {t.name} resolves", lambda t=t: (load_ref(t.run), load_ref(t.schema)) and None):
             continue
-        if t.config and not (plugin.root / t.config).is_file():
-            results.append((f"task {t.name} config", False, f"{plugin.root / t.config} is missing"))
-            continue
-        record(
-            f"task {t.name} default config validates", lambda t=t: resolve_task_config(reg, f"{name}:{t.name}") and None
-        )
-        record(
-            f"task {t.name} smoke config validates",
-            lambda t=t: resolve_task_config(reg, f"{name}:{t.name}", smoke=True) and None,
-        )
+        record(f"task {t.name} smoke config validates",
+               lambda t=t: resolve_task_config(reg, f"{name}:{t.name}", smoke=True) and None)
+    for task, preset, _ in shipped_configs(plugin):
+        label = f"configs/{task}.yaml validates" if preset is None else f"configs/{task}/{preset}.yaml validates"
+        record(label, lambda task=task, preset=preset: resolve_task_config(reg, f"{name}:{task}", preset) and None)
     if run_demo and "demo" in plugin.tasks:
-
-        def demo():
-            with tempfile.TemporaryDirectory() as tmp:
-                out, metrics = execute(
-                    f"{name}:demo", out=Path(tmp) / "run", smoke=True, device="cpu", reg=reg, plot=False
-                )
-                if not (out / "metrics.json").is_file():
-                    raise AssertionError("the demo wrote no metrics.json")
-                numbers = [k for k, v in metrics.items() if isinstance(v, (int, float))]
-                if not numbers:
-                    raise AssertionError("the demo's metrics.json holds no numbers")
-                return f"{len(numbers)} metrics"
-
-        def demo_traced():
-            try:
-                return demo()
-            except Exception:
-                traceback.print_exc()
-                raise
-
-        record("demo runs on CPU (smoke)", demo_traced)
+        record("demo runs on CPU (smoke); every trainable parameter of its models changes", lambda: _demo(reg, name))
     return results
+
+
+def _demo(reg: Registry, name: str) -> str:
+    from .runner import execute
+
+    watch: list = []
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            out, metrics = execute(f"{name}:demo", reg=reg, out=Path(tmp) / "run", smoke=True, device="cpu",
+                                   plot=False, watch=watch)
+            if not (out / "metrics.json").is_file():
+                raise AssertionError("the demo wrote no metrics.json")
+    except Exception:
+        traceback.print_exc()
+        raise
+    numbers = [k for k, v in metrics.items() if isinstance(v, (int, float))]
+    if not numbers:
+        raise AssertionError("the demo's metrics.json holds no numbers")
+    if not watch:
+        raise AssertionError("the demo built no model through ctx.build (build models by name so users can swap them)")
+    frozen = []
+    for ref, model, before in watch:
+        after = dict(model.named_parameters())
+        frozen += [f"{ref}:{n}" for n, p in before.items() if n in after and bool((after[n].detach().cpu() ==
+                                                                                    p.cpu()).all())]
+    if frozen:
+        raise AssertionError(f"{len(frozen)} trainable parameter(s) did not change in the smoke run: "
+                             f"{', '.join(frozen[:6])}{' ...' if len(frozen) > 6 else ''}")
+    return f"{len(numbers)} metrics, {len(watch)} model(s) built, all trainable parameters changed"
 
 
 def assert_conforms(name: str, run_demo: bool = True, reg: Registry | None = None) -> None:

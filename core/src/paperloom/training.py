@@ -1,4 +1,4 @@
-"""Lightning plumbing every training task shares: a Trainer wired to the run folder.
+"""The Lightning adapter (core extra ``lightning``): a Trainer wired to the run folder.
 
 ``make_trainer(ctx, cfg.trainer)`` gives a Trainer whose checkpoints land atomically in
 ``checkpoints/last.ckpt``, whose logged metrics also go to ``metrics.jsonl``, with Lightning's
@@ -17,7 +17,8 @@ import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 
-from .schemas import TrainerConfig
+from .optim import adamw
+from .schemas import OptimConfig, TrainerConfig
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -104,6 +105,12 @@ def make_trainer(ctx: Any, cfg: TrainerConfig, callbacks: list | tuple = (), **o
     kwargs["val_check_interval"] = max(1, cfg.val_every) * max(1, cfg.accumulate_grad_batches)
     kwargs.update(overrides)
     return L.Trainer(**kwargs)
+
+
+def adamw_config(model: torch.nn.Module, cfg: OptimConfig, total_steps: int) -> dict:
+    """What `LightningModule.configure_optimizers` returns for AdamW + warmup/cosine stepped every step."""
+    opt, sched = adamw(model, cfg, total_steps)
+    return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
 
 def last_checkpoint(ctx: Any) -> str | None:

@@ -1,8 +1,7 @@
-"""Shared causal-LM pieces: text corpora, a locally trained tokenizer, packing, a Lightning module.
+"""Text for causal LMs: corpora (embedded or local files), a locally trained tokenizer, packing into blocks.
 
-Every language-model plugin (Inheritune, Megalodon, TR-DPO, ...) uses these instead of its own
-copy. Models follow the ``causal-lm`` contract: a Hugging Face ``PreTrainedModel`` whose
-``forward(input_ids, labels=...)`` returns ``.loss`` and ``.logits``.
+A `Blocks` dataset is the ``token-blocks`` contract: items ``{"input_ids", "labels"}`` of one block each,
+with the tokenizer that made them as ``.tokenizer``.
 """
 
 from __future__ import annotations
@@ -14,12 +13,13 @@ import math
 from pathlib import Path
 from typing import Any
 
-import lightning as L
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
-from .errors import UserError
-from .schemas import OptimConfig, TextDataConfig
+from paperloom import UserError
+from paperloom.context import looks_like_path
+
+from .config import TextDataConfig
 
 EOS = "<|endoftext|>"
 PAD = "<pad>"
@@ -177,8 +177,8 @@ def pack(texts: list[str], tokenizer: Any, block_size: int) -> torch.Tensor:
 class Blocks(Dataset):
     """Rows of packed tokens; labels equal inputs because HF causal LMs shift them internally."""
 
-    def __init__(self, rows: torch.Tensor) -> None:
-        self.rows = rows
+    def __init__(self, rows: torch.Tensor, tokenizer: Any = None) -> None:
+        self.rows, self.tokenizer = rows, tokenizer
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -206,102 +206,24 @@ def text_data(cfg: TextDataConfig, out_dir: str | Path | None = None, seed: int 
         )
     val, train = rows[perm[:n_val]], rows[perm[n_val:]]
     n_train = max(1, int(math.ceil(len(train) * cfg.train_fraction)))
-    return tokenizer, Blocks(train[:n_train]), Blocks(val)
+    if cfg.train_tokens > 0:
+        n_train = math.ceil(cfg.train_tokens / cfg.block_size)
+        if n_train > len(train):
+            raise UserError(f"data.train_tokens = {cfg.train_tokens} exceeds the {len(train) * cfg.block_size} "
+                            "training tokens available; lower it or add text to data.source")
+    return tokenizer, Blocks(train[:n_train], tokenizer), Blocks(val, tokenizer)
 
 
-def lm_loss(model: Any, batch: dict) -> torch.Tensor:
-    """Mean next-token cross-entropy (HF models shift `labels` internally)."""
-    return model(input_ids=batch["input_ids"], labels=batch["labels"]).loss
+def use_folder_tokenizer(data: TextDataConfig, model: str) -> None:
+    """A checkpoint folder brings its own tokenizer: read text the way the model was trained to."""
+    folder = Path(model).expanduser()
+    if not data.tokenizer and looks_like_path(model) and (folder / "tokenizer_config.json").is_file():
+        data.tokenizer = str(folder)
 
 
-def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
-    """Weight decay on matrices only: norms, biases and 1-d gains are not decayed (GPT-2/nanoGPT practice)."""
-    decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
-    rest = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
-
-
-def warmup_cosine(step: int, warmup: int, total: int, lr: float, min_lr: float) -> float:
-    """Linear warmup to `lr`, then cosine decay to `min_lr` at `total` steps (returned as a multiplier of lr)."""
-    if step < warmup:
-        return (step + 1) / max(1, warmup)
-    progress = min(1.0, (step - warmup) / max(1, total - warmup))
-    return (min_lr + 0.5 * (lr - min_lr) * (1 + math.cos(math.pi * progress))) / lr
-
-
-class CausalLMModule(L.LightningModule):
-    """Train any `causal-lm` model with AdamW + warmup/cosine; logs train_loss, val_loss, val_ppl."""
-
-    def __init__(self, model: torch.nn.Module, optim: OptimConfig, total_steps: int) -> None:
-        super().__init__()
-        self.model, self.optim, self.total_steps = model, optim, total_steps
-
-    def on_train_start(self) -> None:
-        self.model.train()  # from_pretrained returns eval mode: train with the dropout the config asks for
-
-    def training_step(self, batch: dict, _: int) -> torch.Tensor:
-        loss = lm_loss(self.model, batch)
-        self.log("train_loss", loss, prog_bar=True)
-        return loss
-
-    def validation_step(self, batch: dict, _: int) -> None:
-        loss = lm_loss(self.model, batch)
-        self.log("val_loss", loss, prog_bar=True, sync_dist=True)
-
-    def on_validation_epoch_end(self) -> None:
-        loss = self.trainer.callback_metrics.get("val_loss")
-        if loss is not None:
-            self.log("val_ppl", torch.exp(loss), sync_dist=True)
-
-    def configure_optimizers(self) -> Any:
-        o = self.optim
-        opt = torch.optim.AdamW(param_groups(self.model, o.weight_decay), lr=o.lr, betas=(o.beta1, o.beta2))
-        sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda s: warmup_cosine(s, o.warmup_steps, self.total_steps, o.lr, o.min_lr)
-        )
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
-
-
-def loaders(
-    train: Dataset, val: Dataset, batch_size: int, seed: int = 0, num_workers: int = 0
-) -> tuple[DataLoader, DataLoader]:
-    gen = torch.Generator().manual_seed(seed)
-    return (
-        DataLoader(
-            train,
-            batch_size=batch_size,
-            shuffle=True,
-            generator=gen,
-            num_workers=num_workers,
-            drop_last=len(train) > batch_size,
-        ),
-        DataLoader(val, batch_size=batch_size, num_workers=num_workers),
-    )
-
-
-@torch.no_grad()
-def evaluate_lm(model: torch.nn.Module, data: Dataset, batch_size: int = 16, device: str = "cpu") -> dict[str, float]:
-    """Token-weighted mean validation loss and perplexity."""
-    was_training = model.training
-    model.eval()
-    total, count = 0.0, 0
-    for batch in DataLoader(data, batch_size=batch_size):
-        ids = batch["input_ids"].to(device)
-        loss = model(input_ids=ids, labels=ids).loss
-        n = ids.shape[0] * (ids.shape[1] - 1)
-        total += float(loss) * n
-        count += n
-    model.train(was_training)
-    if count == 0:
-        raise UserError("evaluation data is empty")
-    mean = total / count
-    return {"val_loss": mean, "val_ppl": math.exp(min(mean, 50.0))}
-
-
-def save_hf(model: Any, out: str | Path, tokenizer: Any = None) -> Path:
-    """Export an HF model (safetensors) and its tokenizer into a folder `from_pretrained` loads."""
-    out = Path(out)
-    model.save_pretrained(str(out), safe_serialization=True)
-    if tokenizer is not None:
-        tokenizer.save_pretrained(str(out))
-    return out
+def check_vocab(model: Any, tokenizer: Any, name: str) -> None:
+    """The model must embed every token id the tokenizer can produce."""
+    n_emb = model.get_input_embeddings().num_embeddings
+    if n_emb < len(tokenizer):
+        raise UserError(f"{name}: the model has {n_emb} token embeddings but the tokenizer has {len(tokenizer)}; "
+                        f"use the tokenizer saved with the model (data.tokenizer=<its folder>)")

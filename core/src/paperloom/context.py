@@ -1,0 +1,171 @@
+"""The `RunContext` a task receives: `Run` for the run, `Stage` for one of several trainings in it.
+
+Both implement every member of `interfaces.RunContext` explicitly. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import math
+import os
+import sys
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import UserError
+from .io import atomic_write_json
+from .plugins import Registry, registry
+
+CHECKPOINT_DIR = "checkpoints"
+
+
+def load_ref(ref: str) -> Any:
+    """Import ``package.module:attr.sub``."""
+    module, _, attr = ref.partition(":")
+    obj = importlib.import_module(module)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def looks_like_path(value: str) -> bool:
+    return value.startswith((".", "/", "~")) or os.sep in value or Path(value).is_dir()
+
+
+def is_main_process() -> bool:
+    """False in the extra processes a multi-process strategy starts (they must not write run files)."""
+    return all(os.environ.get(var, "0") == "0" for var in ("RANK", "LOCAL_RANK", "NODE_RANK"))
+
+
+def number(v: Any) -> Any:
+    """A float for JSON (tensors and numpy scalars included); non-finite values become strings."""
+    try:
+        v = float(v.item() if hasattr(v, "item") else v)
+    except (TypeError, ValueError):
+        return v
+    return v if math.isfinite(v) else str(v)
+
+
+def folder_loader(reg: Registry, contract: str | None = None) -> str:
+    """The component that loads a model checkpoint folder (``Component.loads_folder``)."""
+    loaders = reg.folder_loaders("model", contract)
+    if not loaders:
+        what = f"a {contract!r} model" if contract else "a model"
+        raise UserError(
+            f"no installed plugin loads {what} from a checkpoint folder; install the plugin that does "
+            "(for Hugging Face causal LMs: pip install ./plugins/lm)"
+        )
+    return loaders[0]
+
+
+def build_component(reg: Registry, ref: str, ctx: Any, kind: str | None = None, **kwargs: Any) -> Any:
+    """Build ``ref`` (``plugin:name``; a bare name means the running plugin's): ``builder(ctx, **kwargs)``."""
+    _, comp = reg.component(ref, kind, getattr(ctx, "plugin", None))
+    return load_ref(comp.builder)(ctx, **{**dict(comp.defaults), **kwargs})
+
+
+@dataclass
+class Run:
+    """The context of one run (see `interfaces.RunContext` for each member)."""
+
+    out: Path
+    plugin: str
+    task: str
+    seed: int = 0
+    device: str = "cpu"
+    resume: bool = False
+    smoke: bool = False
+    registry: Registry | None = None
+    log: logging.Logger = field(default_factory=lambda: logging.getLogger("paperloom"))
+    metrics: dict = field(default_factory=dict)
+    # Set by the conformance kit: every model built gets its trainable parameters recorded here.
+    watch: list | None = None
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return Path(self.out) / CHECKPOINT_DIR
+
+    def build(self, ref: str, **kwargs: Any) -> Any:
+        """Build a component by qualified name; a folder path builds the installed folder loader."""
+        reg = self.registry or registry()
+        if looks_like_path(ref):
+            kwargs["path"] = ref
+            ref = folder_loader(reg)
+        built = build_component(reg, ref, self, **kwargs)
+        if self.watch is not None and hasattr(built, "named_parameters"):
+            snapshot = {n: p.detach().clone() for n, p in built.named_parameters() if p.requires_grad}
+            self.watch.append((ref, built, snapshot))
+        return built
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        if not is_main_process():
+            return
+        row = {k: number(v) for k, v in metrics.items()}
+        if step is not None:
+            row = {"step": step, **row}
+        with open(Path(self.out) / "metrics.jsonl", "a") as f:  # one short line per write: appended whole
+            f.write(json.dumps(row) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def save_metrics(self, metrics: Mapping[str, float]) -> None:
+        self.metrics.update({k: number(v) for k, v in metrics.items()})
+        if is_main_process():
+            atomic_write_json(Path(self.out) / "metrics.json", self.metrics)
+
+    def progress(self, iterable: Iterable, total: int | None = None, description: str = "") -> Iterator:
+        from rich.progress import track
+
+        if total is None and hasattr(iterable, "__len__"):
+            total = len(iterable)
+        return iter(
+            track(
+                iterable,
+                total=total,
+                description=description or self.task,
+                disable=not sys.stderr.isatty(),
+                transient=True,
+            )
+        )
+
+    def stage(self, name: str) -> Stage:
+        return Stage(self, name)
+
+
+class Stage:
+    """One of several trainings inside a run (e.g. a baseline and the paper's method): its own folder
+    ``<run>/stages/<name>/`` for logs and ``checkpoints/`` (so they never overwrite each other's state and
+    each resumes on its own); its metrics go to the run's metrics.jsonl as ``<name>/<metric>`` and are kept
+    in ``curve`` for plots. Seed, device, resume, smoke, log, build and progress are the run's."""
+
+    def __init__(self, run: Run | Stage, name: str) -> None:
+        self.run, self.name = run, name
+        self.out = Path(run.out) / "stages" / name
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.curve: list[dict] = []
+        self.plugin, self.task, self.seed, self.device = run.plugin, run.task, run.seed, run.device
+        self.resume, self.smoke, self.log = run.resume, run.smoke, run.log
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.out / CHECKPOINT_DIR
+
+    def build(self, ref: str, **kwargs: Any) -> Any:
+        return self.run.build(ref, **kwargs)
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        self.curve.append({"step": step, **{k: number(v) for k, v in metrics.items()}})
+        self.run.log_metrics({f"{self.name}/{k}": v for k, v in metrics.items()}, step=step)
+
+    def save_metrics(self, metrics: Mapping[str, float]) -> None:
+        self.run.save_metrics({f"{self.name}/{k}": v for k, v in metrics.items()})
+
+    def progress(self, iterable: Iterable, total: int | None = None, description: str = "") -> Iterator:
+        return self.run.progress(iterable, total, description or self.name)
+
+    def stage(self, name: str) -> Stage:
+        return Stage(self, name)

@@ -1,0 +1,29 @@
+"""Data contracts: the tags components declare in ``produces`` / ``consumes`` and config fields in
+``option(contract=...)``. docs/contracts.md gives each one's item schema, producers and consumers;
+a test checks that every constant here is documented there.
+
+A contract is a promise about what a built thing *is* (a model's call signature, a dataset's
+items), so the core can refuse a mismatched composition before anything heavy is imported.
+"""
+
+from __future__ import annotations
+
+# Models
+CAUSAL_LM = "causal-lm"  # HF PreTrainedModel: forward(input_ids, labels=...) -> .loss, .logits; generate()
+REGRESSOR = "regressor"  # torch.nn.Module: forward(x (B, F)) -> (B, 1)
+PANOPTIC_SEGMENTATION = "panoptic-segmentation"  # predict_panoptic(images (B,3,H,W)) -> [(ids (H,W), segments_info)]
+IMAGE_TEXT_ENCODER = "image-text-encoder"  # encode_image(images) -> (B, D), encode_text(tokens) -> (B, D)
+
+# Datasets
+TOKEN_BLOCKS = "token-blocks"  # items {"input_ids": Long (T,), "labels": Long (T,)}; `.tokenizer` attribute
+PREFERENCE_PAIRS = "preference-pairs"  # datasets.Dataset rows {"prompt", "chosen", "rejected"}
+UNPAIRED_PREFERENCES = "unpaired-preferences"  # datasets.Dataset rows {"prompt", "completion", "label": bool}
+COCO_PANOPTIC = "coco-panoptic"  # items {"image", "masks", "category_ids", "isthing", "iscrowd", "boxes"}; .raw(i)
+IMAGE_TEXT_PAIRS = "image-text-pairs"  # items {"image": Float (3, H, W), "text": str}
+REGRESSION_PAIRS = "regression-pairs"  # items {"x": Float (F,), "y": Float (1,)}
+
+ALL = {
+    name: value
+    for name, value in dict(globals()).items()
+    if name.isupper() and isinstance(value, str) and not name.startswith("_")
+}

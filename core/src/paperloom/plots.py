@@ -1,0 +1,82 @@
+"""Figures: `save_figure` (atomic, no display needed) and the run's `curves.png`.
+
+matplotlib is an optional dependency of the core (extra ``plot``); without it no figure is drawn.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .io import read_jsonl
+
+BOOKKEEPING = ("epoch", "lr", "learning_rate", "grad_norm", "seconds")
+
+
+def pyplot() -> Any:
+    """matplotlib.pyplot on the Agg backend (works headless)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig: Any, path: str | Path, dpi: int = 100) -> Path:
+    """Save `fig` to a temp file and rename (a reader never sees half a PNG), then close it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    fig.savefig(tmp, dpi=dpi)
+    pyplot().close(fig)
+    os.replace(tmp, path)
+    return path
+
+
+def plot_curves(jsonl: Path, png: Path, title: str = "", first: Sequence[str] = ()) -> Path | None:
+    """Panels of the logged curves against step. Stage metrics (``<stage>/<metric>``) share one panel per
+    metric, a line per stage; the metrics named in `first` (a task's claims) come first, bookkeeping
+    (learning rate, epoch) last, at most 9 panels. Returns None when nothing was logged or matplotlib
+    is not installed."""
+    rows = [r for r in read_jsonl(jsonl) if r.get("step") is not None]
+    series: dict[str, dict[str, list]] = {}  # metric -> stage -> [(step, value)]
+    for r in rows:
+        for k, v in r.items():
+            if k == "step" or not isinstance(v, (int, float)):
+                continue
+            stage, _, metric = k.rpartition("/")
+            series.setdefault(metric, {}).setdefault(stage, []).append((r["step"], v))
+    if not series:
+        return None
+    try:
+        plt = pyplot()
+    except ImportError:
+        return None
+    wanted = [m.rpartition("/")[2] for m in first]
+
+    def rank(m: str) -> tuple:
+        return (m not in wanted, wanted.index(m) if m in wanted else 0, any(b in m for b in BOOKKEEPING))
+
+    metrics = sorted(series, key=rank)[:9]  # a stable sort: otherwise in the order they were logged
+    cols = min(3, len(metrics))
+    nrows = math.ceil(len(metrics) / cols)
+    fig, axes = plt.subplots(nrows, cols, figsize=(4.5 * cols, 3.2 * nrows), squeeze=False)
+    for ax, metric in zip(axes.flat, metrics):
+        for stage, pts in sorted(series[metric].items()):
+            pts = sorted(pts, key=lambda p: p[0])  # a resumed run or a late step-0 entry must not zigzag
+            marker = "." if len(pts) < 40 else None
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker=marker, label=stage or None)
+        if len(series[metric]) > 1:
+            ax.legend(fontsize=7)
+        ax.set_title(metric)
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(metrics) :]:
+        ax.axis("off")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return save_figure(fig, png)

@@ -1,0 +1,251 @@
+"""Running a task: resolve its config, prepare the run folder, call it, record what it measured.
+
+A run folder holds ``config.yaml`` (fully resolved), ``metrics.jsonl`` (one JSON object per
+logged step), ``metrics.json`` (final flat floats), ``run.log``, ``checkpoints/`` and
+``curves.png``. Everything is written atomically or append-only, so a killed run loses
+nothing and ``--resume`` continues it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import sys
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from . import config as C
+from .context import Run, folder_loader, is_main_process, load_ref, looks_like_path
+from .errors import UserError
+from .io import atomic_write_text
+from .plugins import Plugin, Registry, registry
+
+RUN_DIR_ENV = "PAPERLOOM_RUN_DIR"
+
+
+@dataclass
+class RunOptions:
+    """How to run a task: everything `core run` takes besides the task's name."""
+
+    config: str | None = None  # a preset name (configs/<task>/<name>.yaml) or a YAML file
+    overrides: list[str] = field(default_factory=list)  # --set key=value
+    out: str | Path | None = None  # the run folder (default: runs/<plugin>-<task>-<time>)
+    resume: bool = False
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda
+    smoke: bool = False  # apply the task's smoke overrides
+    threads: int = 0  # > 0 caps torch's CPU threads
+    plot: bool = True  # draw curves.png at the end
+    watch: list | None = None  # the conformance kit's record of built models (see context.Run)
+
+
+def check_components(reg: Registry, plugin: Plugin, cfg: Any) -> None:
+    """Every field naming a component must exist, be of the right kind and produce the contract."""
+    for path, value, meta in C.component_fields(cfg):
+        if isinstance(value, (list, tuple)):  # a list of components (e.g. evaluators)
+            for v in value:
+                _check_one(reg, plugin, path, v, meta)
+        elif value not in (None, ""):
+            _check_one(reg, plugin, path, value, meta)
+
+
+def _check_one(reg: Registry, plugin: Plugin, path: str, value: str, meta: dict) -> None:
+    kind, contract = meta["component"], meta.get("contract")
+    if kind == "model" and looks_like_path(value):
+        folder = Path(value).expanduser()
+        if not (folder / "config.json").is_file():
+            raise UserError(
+                f"config: {path} = {value!r}: no checkpoint folder with config.json there; pass a folder "
+                "saved by save_pretrained, or a component name like lm:gpt2"
+            )
+        try:
+            folder_loader(reg, contract)
+        except UserError as exc:
+            raise UserError(f"config: {path} = {value!r}: {exc}") from None
+        return
+    try:
+        _, comp = reg.component(value, kind, plugin.name)
+    except UserError as exc:
+        raise UserError(f"config: {path}: {exc}") from None
+    if contract and contract not in comp.produces:
+        raise UserError(
+            f"config: {path} = {value!r} produces {list(comp.produces) or 'no declared contract'}, "
+            f"but {plugin.name} needs {contract!r} here; choose a {kind} that produces {contract!r}"
+        )
+
+
+def config_path(plugin: Plugin, task: str, value: str) -> Path:
+    """``--config`` as a preset name (``paper`` -> configs/<task>/paper.yaml) or a YAML file path."""
+    presets = plugin.presets(task)
+    if value in presets:
+        return presets[value]
+    if looks_like_path(value) or value.endswith((".yaml", ".yml")) or Path(value).is_file():
+        return Path(value)
+    from .errors import suggest
+
+    raise UserError(
+        f"--config {value!r} is neither a file nor a preset of {plugin.name}:{task}{suggest(value, presets)}; "
+        f"`core info {plugin.name}:{task}` lists the presets"
+    )
+
+
+def resolve_task_config(
+    reg: Registry,
+    qualname: str,
+    config_file: str | None = None,
+    overrides: list[str] | tuple = (),
+    smoke: bool = False,
+    saved: Path | None = None,
+) -> tuple[Plugin, Any, Any, Any]:
+    """(plugin, task, schema, cfg): defaults <- --config <- smoke <- --set, validated; or a saved run's config."""
+    plugin, task = reg.task(qualname)
+    try:
+        schema = load_ref(task.schema)
+    except Exception as exc:
+        raise UserError(f"{qualname}: cannot import its config schema {task.schema}: {exc}") from None
+    default_file = saved if saved else plugin.config_file(task.name)
+    user_file = str(config_path(plugin, task.name, config_file)) if config_file else None
+    extra = dict(task.smoke) if smoke and not saved else None
+    cfg, _ = C.resolve(schema, default_file, user_file, list(overrides), extra=extra)
+    check_components(reg, plugin, cfg)
+    return plugin, task, schema, cfg
+
+
+def new_run_dir(plugin: str, task: str) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = Path("runs") / f"{plugin}-{task}-{stamp}"
+    out, i = base, 1
+    while out.exists():
+        out, i = Path(f"{base}-{i}"), i + 1
+    return out
+
+
+def _setup_logging(out: Path) -> logging.Logger:
+    log = logging.getLogger("paperloom")
+    log.setLevel(logging.INFO)
+    for h in list(log.handlers):
+        log.removeHandler(h)
+        h.close()
+    fh = logging.FileHandler(out / "run.log")
+    fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    sh = logging.StreamHandler(sys.stderr)
+    sh.setFormatter(logging.Formatter("%(message)s"))
+    log.addHandler(fh)
+    log.addHandler(sh)
+    log.propagate = False
+    return log
+
+
+def seed_everything(seed: int) -> None:
+    """Python, NumPy and torch RNGs (whichever are installed) from one seed."""
+    random.seed(seed)
+    os.environ["PYTHONHASHSEED"] = str(seed)
+    try:
+        import numpy as np
+
+        np.random.seed(seed % 2**32)
+    except ImportError:
+        pass
+    try:
+        import torch
+    except ImportError:
+        return
+    torch.manual_seed(seed)
+
+
+def resolve_device(device: str) -> str:
+    if device != "auto":
+        return device
+    try:
+        import torch
+    except ImportError:
+        return "cpu"
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _start(out_dir: Path, plugin: str, task: str, opts: RunOptions, reg: Registry, log: logging.Logger) -> Run:
+    """Seed, cap threads, resolve the device: the context every process of a run starts from."""
+    seed_everything(opts.seed)
+    if opts.threads > 0:  # on a busy 2-core machine, 2 OpenMP threads can be 4-20x slower than 1
+        import torch
+
+        torch.set_num_threads(opts.threads)
+    return Run(
+        out=out_dir,
+        plugin=plugin,
+        task=task,
+        seed=opts.seed,
+        device=resolve_device(opts.device),
+        resume=opts.resume,
+        smoke=opts.smoke,
+        registry=reg,
+        log=log,
+        watch=opts.watch,
+    )
+
+
+def execute(qualname: str, opts: RunOptions | None = None, reg: Registry | None = None, **kw: Any) -> tuple[Path, dict]:
+    """Run ``plugin:task`` and return (run folder, final metrics); ``kw`` are `RunOptions` fields."""
+    opts = replace(opts or RunOptions(), **kw)
+    reg = reg or registry()
+    plugin_name, _, task_name = qualname.partition(":")
+    if not is_main_process():  # a rank started by Lightning's launcher, torchrun or accelerate
+        folder = os.environ.get(RUN_DIR_ENV) or opts.out
+        if not folder:
+            raise UserError("under torchrun / accelerate launch, pass --out DIR so every process uses one run folder")
+        return _execute_worker(reg, qualname, Path(folder), opts)
+    if opts.resume and opts.out is None:
+        raise UserError("--resume needs --out DIR: the folder of the run to continue")
+    out_dir = Path(opts.out) if opts.out else new_run_dir(plugin_name, task_name)
+    saved = out_dir / "config.yaml"
+    if opts.resume and not saved.is_file():
+        raise UserError(
+            f"--resume: {out_dir} holds no config.yaml, so there is no run to continue; drop --resume to start one"
+        )
+    if not opts.resume and out_dir.exists() and any(out_dir.iterdir()):
+        raise UserError(f"{out_dir} already holds files; pass --resume to continue that run, or choose another --out")
+    plugin, task, _, cfg = resolve_task_config(
+        reg,
+        qualname,
+        None if opts.resume else opts.config,
+        opts.overrides,
+        opts.smoke,
+        saved if opts.resume else None,
+    )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    import yaml
+
+    atomic_write_text(saved, yaml.safe_dump(C.to_dict(cfg), sort_keys=False))
+    log = _setup_logging(out_dir)
+    log.info(f"{'resuming' if opts.resume else 'running'} {qualname} -> {out_dir}")
+    os.environ[RUN_DIR_ENV] = str(out_dir.resolve())  # processes a DDP launcher starts find the same folder
+    fn = load_ref(task.run)
+    ctx = _start(out_dir, plugin.name, task.name, opts, reg, log)
+    if opts.resume and (out_dir / "metrics.json").is_file():
+        ctx.metrics = json.loads((out_dir / "metrics.json").read_text())
+    result = fn(cfg, ctx) or {}
+    ctx.save_metrics(dict(result))
+    if opts.plot:
+        from .plots import plot_curves
+
+        first = [c.metric for c in task.verify] + [c.other for c in task.verify if c.other]
+        plot_curves(out_dir / "metrics.jsonl", out_dir / "curves.png", title=qualname, first=first)
+    reg.hook().paperloom_run_finished(plugin=plugin.name, task=task.name, out=str(out_dir), metrics=dict(ctx.metrics))
+    return out_dir, ctx.metrics
+
+
+def _execute_worker(reg: Registry, qualname: str, out_dir: Path, opts: RunOptions) -> tuple[Path, dict]:
+    """A non-zero rank re-entered through the CLI by a multi-process launcher: run, write nothing."""
+    deadline = time.time() + 300
+    while not (out_dir / "config.yaml").is_file():  # rank 0 resolves and writes the config first
+        if time.time() > deadline:
+            raise UserError(f"rank 0 wrote no {out_dir / 'config.yaml'} within 5 minutes; is it running?")
+        time.sleep(0.2)
+    plugin, task, _, cfg = resolve_task_config(reg, qualname, None, opts.overrides, opts.smoke, out_dir / "config.yaml")
+    ctx = _start(out_dir, plugin.name, task.name, opts, reg, logging.getLogger("paperloom.worker"))
+    load_ref(task.run)(cfg, ctx)
+    return out_dir, {}

@@ -1,0 +1,1 @@
+"""paperloom-lm: the causal-LM stack every language-model paper plugin shares (no torch at import)."""
