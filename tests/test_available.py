@@ -25,5 +25,7 @@ def test_install_dry_run_names_the_local_path():
         res = core("install", entry["name"], "--dry-run")
         assert res.returncode == 0
         assert str((ROOT / entry["path"]).resolve()) in res.stdout and "pip install" in res.stdout
+        for needed in entry.get("requires", []):  # e.g. megalodon brings the lm library along
+            assert str((ROOT / "plugins" / needed).resolve()) in res.stdout
     res = core("install", "no-such-plugin", "--dry-run")
     assert res.returncode == 2 and "not in" in res.stderr

@@ -31,8 +31,12 @@ def test_entry_matches_the_plugins_metadata(entry):
     assert project["entry-points"]["paperloom.plugins"] == {
         entry["name"]: f"paperloom_{entry['name'].replace('-', '_')}.plugin"
     }
-    core_reqs = [Requirement(r) for r in project["dependencies"] if Requirement(r).name == "paperloom"]
-    assert [str(r.specifier) for r in core_reqs] == [str(Requirement("paperloom" + entry["core"]).specifier)]
+    reqs = {Requirement(r).name: Requirement(r) for r in project["dependencies"]}
+    assert "paperloom" not in reqs  # an unrelated PyPI package
+    assert str(reqs["paperloom-core"].specifier) == str(Requirement("paperloom-core" + entry["core"]).specifier)
+    # a plugin built on another registry plugin (the lm library) says so, so `core install` brings both
+    needed = {n.removeprefix("paperloom-") for n in reqs if n.startswith("paperloom-") and n != "paperloom-core"}
+    assert needed == set(entry.get("requires", []))
 
 
 @pytest.mark.parametrize("entry", ENTRIES, ids=lambda e: e["name"])

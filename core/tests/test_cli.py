@@ -17,7 +17,7 @@ def test_list_and_info_do_not_import_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "HEAVY []" in out
-    assert "core:train-lm" in out and "trainer.max_steps" in out
+    assert "core:fit" in out and "trainer.max_steps" in out and "presets (--config NAME): tiny" not in out
 
 
 @pytest.mark.parametrize(
@@ -36,8 +36,11 @@ def test_list_and_info_do_not_import_torch():
             "trainer.max_steps = 'many' is not valid; expected an integer",
         ),
         (["run", "core:demo", "--config", "/nonexistent/x.yaml"], "config file /nonexistent/x.yaml does not exist"),
-        (["run", "core:demo", "--set", "model=core:text"], "core:text is a dataset, but a model is needed here"),
+        (["run", "core:demo", "--set", "model=core:regression"], "core:regression is a dataset, but a model is needed"),
+        (["run", "core:fit", "--config", "tinny"], "--config 'tinny' is neither a file nor a preset of core:fit (did you"),
+        (["run", "core:demo", "--set", "evaluator=core:mlp"], "core:mlp is a model, but a evaluator is needed here"),
         (["run", "core:demo", "--set", "model=./no/such/folder"], "no checkpoint folder with config.json there"),
+        (["run", "core:demo", "--set", "model=/"], "no checkpoint folder with config.json there"),
         (["run", "core:demo", "--resume"], "--resume needs --out DIR"),
         (["info", "nosuch"], "unknown plugin 'nosuch'"),
     ],
@@ -80,3 +83,22 @@ def test_verify_from_an_existing_run(tmp_path):
 def test_doctor_reports_requirements():
     res = run_cli("doctor", "core", env=NO_PLUGINS)
     assert res.returncode == 0 and "ok   core" in res.stdout
+
+
+def test_info_lists_presets_and_a_preset_runs_by_name(tmp_path):
+    res = run_cli("info", "core:fit", env=NO_PLUGINS)
+    assert res.returncode == 0 and "presets (--config NAME): tiny" in res.stdout
+    res = run_cli("run", "core:fit", "--config", "tiny", "--out", str(tmp_path / "r"), "--set", "trainer.max_steps=3",
+                  env=NO_PLUGINS)
+    assert res.returncode == 0, res.stderr[-2000:]
+    import yaml
+
+    saved = yaml.safe_load((tmp_path / "r" / "config.yaml").read_text())
+    assert saved["model_args"] == {"hidden": 16, "layers": 1} and saved["trainer"]["max_steps"] == 3
+
+
+def test_list_into_a_closed_pipe_is_quiet():
+    cmd = f"{sys.executable} -m paperloom list | head -c 10 > /dev/null"
+    res = subprocess.run(["bash", "-c", "set -o pipefail; " + cmd], capture_output=True, text=True,
+                         env={**__import__("os").environ, **NO_PLUGINS})
+    assert "Traceback" not in res.stderr and "BrokenPipe" not in res.stderr

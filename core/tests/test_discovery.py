@@ -23,13 +23,13 @@ def paperloom_tasks():
 
 def test_builtin_is_registered_through_the_same_hooks(core_only):
     core = core_only.plugin("core")
-    assert {"gpt2", "llama", "hf-causal-lm"} <= set(core.components)
+    assert {"mlp", "regression", "mse"} <= set(core.components)
     assert "demo" in core.tasks
     assert core_only.pm.has_plugin("core")
 
 
 def test_entry_point_plugin_is_discovered(fake_site):
-    make_dist(fake_site, "fakeplug-good", "1.2.3", "good", "fakeplug_good", GOOD, requires=("paperloom>=0.1,<0.2",))
+    make_dist(fake_site, "fakeplug-good", "1.2.3", "good", "fakeplug_good", GOOD, requires=("paperloom-core>=0.2,<0.3",))
     reg = discover()
     p = reg.plugin("good")
     assert (p.distribution, p.version, p.info.summary) == ("fakeplug-good", "1.2.3", "a good plugin")
@@ -67,11 +67,17 @@ def test_incompatible_core_is_refused_before_import(fake_site):
         "old",
         "fakeplug_old",
         "raise SystemExit('imported!')\n",
-        requires=("paperloom>=9.0",),
+        requires=("paperloom-core>=9.0",),
     )
     reg = discover()
-    assert "requires paperloom>=9.0" in reg.plugins["old"].error
-    assert "this core is 0.1.0" in reg.plugins["old"].error
+    assert "requires paperloom-core>=9.0" in reg.plugins["old"].error
+    assert "this core is 0.2.0" in reg.plugins["old"].error
+
+
+def test_a_plugin_depending_on_the_unrelated_pypi_paperloom_is_refused(fake_site):
+    make_dist(fake_site, "fakeplug-pypi", "1.0", "pypi", "fakeplug_pypi", "raise SystemExit('imported!')\n",
+              requires=("paperloom>=0.1,<0.2",))
+    assert "depends on 'paperloom', an unrelated PyPI package" in discover().plugins["pypi"].error
 
 
 def test_two_distributions_claiming_one_name(fake_site):
@@ -91,7 +97,13 @@ def test_disable_env_ignores_installed_plugins(fake_site, monkeypatch):
     assert "good" not in discover().plugins
 
 
-def test_check_compatible():
+def test_check_compatible_agrees_with_packaging():
+    from packaging.specifiers import SpecifierSet
+
     assert check_compatible(">=0.1,<0.2", "0.1.5") is None
     assert check_compatible(None, "0.1.0") is None
-    assert "requires paperloom<0.1" in check_compatible("<0.1", "0.1.0")
+    assert "requires paperloom-core<0.1" in check_compatible("<0.1", "0.1.0")
+    for spec in (">=0.2,<0.3", ">=0.2", "<0.2", "==0.2.0", "!=0.2.0", ">0.1.9,<=0.2", ">=0.2.0rc1", "~=0.2"):
+        for version in ("0.1.9", "0.2", "0.2.0", "0.2.5", "0.3.0", "1.0"):
+            expected = version in SpecifierSet(spec, prereleases=True)
+            assert (check_compatible(spec, version) is None) == expected, (spec, version)

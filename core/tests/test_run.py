@@ -12,7 +12,7 @@ import yaml
 from conftest import run_cli
 
 from paperloom.io import read_jsonl
-from paperloom.run import execute
+from paperloom.runner import execute
 from paperloom.testing import registry_with
 
 ENV = {"PAPERLOOM_DISABLE_PLUGINS": "1"}
@@ -34,8 +34,7 @@ def test_run_folder_contents(tmp_path):
         "run.log",
         "checkpoints/last.ckpt",
         "curves.png",
-        "model/model.safetensors",
-        "model/config.json",
+        "model.safetensors",
         "logs/metrics.csv",
     ):
         assert (out / name).is_file(), name
@@ -51,18 +50,18 @@ def test_resume_after_sigkill(tmp_path):
     out = tmp_path / "r"
     args = [
         "run",
-        "core:train-lm",
-        "--smoke",
+        "core:fit",
         "--device",
         "cpu",
         "--out",
         str(out),
         "--set",
-        "trainer.max_steps=400",
+        "trainer.max_steps=4000",
         "trainer.checkpoint_every=10",
-        "trainer.val_every=100",
-        "trainer.batch_size=32",
-        "data.block_size=64",
+        "trainer.val_every=1000",
+        "trainer.batch_size=256",
+        "data.n=20000",
+        "model_args={hidden: 256, layers: 3}",
     ]
     proc = subprocess.Popen(
         [sys.executable, "-m", "paperloom", *args],
@@ -78,14 +77,14 @@ def test_resume_after_sigkill(tmp_path):
     proc.send_signal(signal.SIGKILL)
     assert proc.wait() == -signal.SIGKILL, "the run finished before it could be killed"
     killed_at = torch.load(ckpt, weights_only=True)["global_step"]
-    assert 0 < killed_at < 400
+    assert 0 < killed_at < 4000
     assert not (out / "metrics.json").exists() or "steps" not in json.loads((out / "metrics.json").read_text())
     read_jsonl(out / "metrics.jsonl")  # still readable after the kill
 
-    res = run_cli("run", "core:train-lm", "--resume", "--device", "cpu", "--out", str(out), env=ENV)
+    res = run_cli("run", "core:fit", "--resume", "--device", "cpu", "--out", str(out), env=ENV)
     assert res.returncode == 0, res.stderr[-2000:]
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["steps"] == 400
+    assert metrics["steps"] == 4000
     log = (out / "run.log").read_text()
     assert "resuming from" in log and "last.ckpt" in log
 
@@ -94,7 +93,7 @@ def test_ddp_on_two_cpu_processes(tmp_path):
     out = tmp_path / "ddp"
     res = run_cli(
         "run",
-        "core:train-lm",
+        "core:fit",
         "--smoke",
         "--device",
         "cpu",
@@ -125,7 +124,7 @@ def test_torchrun_launch_shares_one_run_folder(tmp_path):
         "-m",
         "paperloom",
         "run",
-        "core:train-lm",
+        "core:fit",
         "--smoke",
         "--device",
         "cpu",

@@ -54,7 +54,18 @@ def install(name: str, explicit: str | None = None, dry_run: bool = False) -> in
     by_name = {e["name"]: e for e in entries}
     if name not in by_name:
         raise UserError(f"{name!r} is not in {path}{suggest(name, by_name)}")
-    cmd = [sys.executable, "-m", "pip", "install", pip_target(by_name[name], path)]
+    order: list[str] = []
+
+    def add(n: str) -> None:  # the registry plugins an entry builds on (`requires`) come first
+        if n not in by_name:
+            raise UserError(f"{path}: {name} requires {n!r}, which the registry does not list")
+        for dep in by_name[n].get("requires", []):
+            add(dep)
+        if n not in order:
+            order.append(n)
+
+    add(name)
+    cmd = [sys.executable, "-m", "pip", "install", *[pip_target(by_name[n], path) for n in order]]
     print(" ".join(cmd))
     if dry_run:
         return 0
