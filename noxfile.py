@@ -1,4 +1,4 @@
-"""Sessions: lint, core tests, each plugin alone (core, lm where it needs it, the plugin), all together, demo, benchmarks.
+"""Sessions: lint, core tests, each plugin alone (core + lm where needed), all together, demo, benchmarks.
 
 `nox` runs the default sessions (the test suite CI runs). Every session's environment shares one
 torch + torchvision install (`.nox/_torch`, a 5 GB wheel pair) through a .pth file; everything

@@ -14,7 +14,6 @@ import subprocess
 import sys
 import time
 
-
 FLOOR = "import pluggy, importlib.metadata as md; [ep.name for ep in md.entry_points(group='paperloom.plugins')]"
 
 

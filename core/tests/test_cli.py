@@ -37,11 +37,27 @@ def test_list_and_info_do_not_import_torch():
         ),
         (["run", "core:demo", "--config", "/nonexistent/x.yaml"], "config file /nonexistent/x.yaml does not exist"),
         (["run", "core:demo", "--set", "model=core:regression"], "core:regression is a dataset, but a model is needed"),
-        (["run", "core:fit", "--config", "tinny"], "--config 'tinny' is neither a file nor a preset of core:fit (did you"),
+        (
+            ["run", "core:fit", "--config", "tinny"],
+            "--config 'tinny' is neither a file nor a preset of core:fit (did you",
+        ),
         (["run", "core:demo", "--set", "evaluator=core:mlp"], "core:mlp is a model, but a evaluator is needed here"),
         (["run", "core:demo", "--set", "model=./no/such/folder"], "no checkpoint folder with config.json there"),
         (["run", "core:demo", "--set", "model=/"], "no checkpoint folder with config.json there"),
         (["run", "core:demo", "--resume"], "--resume needs --out DIR"),
+        (["run", "core:fit", "--resume", "--config", "tiny", "--out", "x"], "drop --config tiny"),
+        (
+            ["run", "core:fit", "--set", "trainer.max_steps=-5"],
+            "trainer.max_steps = -5 is out of range; expected a value >= 1",
+        ),
+        (["run", "core:fit", "--set", "trainer.batch_size=0"], "trainer.batch_size = 0 is out of range"),
+        (["run", "core:fit", "--set", "optim.lr=-1"], "optim.lr = -1.0 is out of range; expected a value >= 0"),
+        (
+            ["run", "core:fit", "--set", "trainer.precision=banana"],
+            "trainer.precision = 'banana' is not valid; expected",
+        ),
+        (["run", "core:fit", "--set", "trainer.devices=0"], "trainer.devices = 0 is out of range"),
+        (["new", "core"], "plugin name 'core' is reserved"),
         (["info", "nosuch"], "unknown plugin 'nosuch'"),
     ],
 )
@@ -55,8 +71,9 @@ def test_user_errors_are_one_line_with_exit_2(args, fragment, tmp_path):
 
 
 def test_debug_shows_the_traceback(tmp_path):
-    res = run_cli("--debug", "run", "nosuch:demo", env=NO_PLUGINS, cwd=tmp_path)
-    assert res.returncode != 0 and "Traceback" in res.stderr
+    for args in (["--debug", "run", "nosuch:demo"], ["run", "nosuch:demo", "--debug"]):
+        res = run_cli(*args, env=NO_PLUGINS, cwd=tmp_path)
+        assert res.returncode != 0 and "Traceback" in res.stderr, args
 
 
 def test_existing_run_folder_is_not_overwritten(tmp_path):
@@ -88,8 +105,17 @@ def test_doctor_reports_requirements():
 def test_info_lists_presets_and_a_preset_runs_by_name(tmp_path):
     res = run_cli("info", "core:fit", env=NO_PLUGINS)
     assert res.returncode == 0 and "presets (--config NAME): tiny" in res.stdout
-    res = run_cli("run", "core:fit", "--config", "tiny", "--out", str(tmp_path / "r"), "--set", "trainer.max_steps=3",
-                  env=NO_PLUGINS)
+    res = run_cli(
+        "run",
+        "core:fit",
+        "--config",
+        "tiny",
+        "--out",
+        str(tmp_path / "r"),
+        "--set",
+        "trainer.max_steps=3",
+        env=NO_PLUGINS,
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     import yaml
 
@@ -99,6 +125,10 @@ def test_info_lists_presets_and_a_preset_runs_by_name(tmp_path):
 
 def test_list_into_a_closed_pipe_is_quiet():
     cmd = f"{sys.executable} -m paperloom list | head -c 10 > /dev/null"
-    res = subprocess.run(["bash", "-c", "set -o pipefail; " + cmd], capture_output=True, text=True,
-                         env={**__import__("os").environ, **NO_PLUGINS})
+    res = subprocess.run(
+        ["bash", "-c", "set -o pipefail; " + cmd],
+        capture_output=True,
+        text=True,
+        env={**__import__("os").environ, **NO_PLUGINS},
+    )
     assert "Traceback" not in res.stderr and "BrokenPipe" not in res.stderr

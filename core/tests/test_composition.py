@@ -101,8 +101,10 @@ def test_hook_examples_name_modules_that_exist():
     from paperloom import hookspecs
     from paperloom.context import load_ref
 
-    refs = re.findall(r'"(paperloom[\w.]*:[\w.]+)"', hookspecs.__doc__ + "".join(
-        f.__doc__ or "" for f in vars(hookspecs).values() if callable(f)))
+    refs = re.findall(
+        r'"(paperloom[\w.]*:[\w.]+)"',
+        hookspecs.__doc__ + "".join(f.__doc__ or "" for f in vars(hookspecs).values() if callable(f)),
+    )
     assert len(refs) >= 3
     for ref in refs:
         assert load_ref(ref) is not None, ref
@@ -111,8 +113,7 @@ def test_hook_examples_name_modules_that_exist():
 def test_hooks_are_called_through_pluggy(fake_site):
     """A function named like a hook but not marked @hookimpl is not a declaration."""
     (fake_site / "fakeplug_unmarked.py").write_text(
-        "from paperloom import PluginInfo, Task\n"
-        "def paperloom_plugin():\n    return PluginInfo(summary='unmarked')\n"
+        "from paperloom import PluginInfo, Task\ndef paperloom_plugin():\n    return PluginInfo(summary='unmarked')\n"
     )
     reg = registry_with(("unmarked", "fakeplug_unmarked"))
     assert reg.plugins["unmarked"].info.summary == ""
@@ -131,3 +132,49 @@ def test_stage_context_implements_the_whole_protocol(tmp_path):
     assert (tmp_path / "metrics.jsonl").read_text().strip() == '{"step": 3, "baseline/loss": 1.0}'
     assert run.metrics == {"baseline/loss": 0.5}
     assert type(stage.build("core:mlp", hidden=4)).__name__ == "Sequential"
+
+
+def test_an_evaluator_must_consume_what_the_task_gives_it():
+    from paperloom.interfaces import Component
+    from paperloom.runner import resolve_task_config
+
+    reg = registry_with()
+    reg.plugins["core"].components["lm-eval"] = Component(
+        "lm-eval", "evaluator", "paperloom.builtin.components:build_mse", consumes=("causal-lm",)
+    )
+    with pytest.raises(UserError, match=r"evaluator = 'core:lm-eval' consumes \['causal-lm'\], but core gives it"):
+        resolve_task_config(reg, "core:fit", overrides=["evaluator=core:lm-eval"])
+
+
+def test_switching_a_component_drops_the_arguments_written_for_the_default(tmp_path):
+    from paperloom.runner import resolve_task_config
+
+    reg = registry_with()
+    *_, cfg = resolve_task_config(reg, "core:fit", smoke=True)
+    assert cfg.model_args == {"hidden": 16}  # the smoke sizes of the default model
+    *_, cfg = resolve_task_config(reg, "core:fit", overrides=["model=core:mlp"], smoke=True)
+    assert cfg.model_args == {"hidden": 16}  # same component: kept
+    reg.plugins["core"].components["mlp2"] = reg.plugins["core"].components["mlp"].__class__(
+        "mlp2", "model", "paperloom.builtin.components:build_mlp", produces=("regressor",)
+    )
+    *_, cfg = resolve_task_config(reg, "core:fit", overrides=["model=core:mlp2"], smoke=True)
+    assert cfg.model_args == {}  # written for core:mlp, not for the component swapped in
+    *_, cfg = resolve_task_config(reg, "core:fit", overrides=["model=core:mlp2", "model_args={hidden: 3}"])
+    assert cfg.model_args == {"hidden": 3}
+
+
+def test_a_stage_with_its_own_seed_hands_it_to_builders(tmp_path):
+    from paperloom.context import Run
+
+    seen = []
+    run = Run(out=tmp_path, plugin="core", task="fit", seed=7, registry=registry_with())
+    from paperloom.builtin import components
+
+    original = components.build_mlp
+    components.build_mlp = lambda ctx, **kw: seen.append(ctx.seed) or original(ctx, **kw)
+    try:
+        run.stage("s3", seed=3).build("core:mlp")
+        run.stage("run-seed").build("core:mlp")
+    finally:
+        components.build_mlp = original
+    assert seen == [3, 7]

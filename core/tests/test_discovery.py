@@ -29,7 +29,9 @@ def test_builtin_is_registered_through_the_same_hooks(core_only):
 
 
 def test_entry_point_plugin_is_discovered(fake_site):
-    make_dist(fake_site, "fakeplug-good", "1.2.3", "good", "fakeplug_good", GOOD, requires=("paperloom-core>=0.2,<0.3",))
+    make_dist(
+        fake_site, "fakeplug-good", "1.2.3", "good", "fakeplug_good", GOOD, requires=("paperloom-core>=0.2,<0.3",)
+    )
     reg = discover()
     p = reg.plugin("good")
     assert (p.distribution, p.version, p.info.summary) == ("fakeplug-good", "1.2.3", "a good plugin")
@@ -75,8 +77,15 @@ def test_incompatible_core_is_refused_before_import(fake_site):
 
 
 def test_a_plugin_depending_on_the_unrelated_pypi_paperloom_is_refused(fake_site):
-    make_dist(fake_site, "fakeplug-pypi", "1.0", "pypi", "fakeplug_pypi", "raise SystemExit('imported!')\n",
-              requires=("paperloom>=0.1,<0.2",))
+    make_dist(
+        fake_site,
+        "fakeplug-pypi",
+        "1.0",
+        "pypi",
+        "fakeplug_pypi",
+        "raise SystemExit('imported!')\n",
+        requires=("paperloom>=0.1,<0.2",),
+    )
     assert "depends on 'paperloom', an unrelated PyPI package" in discover().plugins["pypi"].error
 
 

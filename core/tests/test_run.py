@@ -35,7 +35,7 @@ def test_run_folder_contents(tmp_path):
         "checkpoints/last.ckpt",
         "curves.png",
         "model.safetensors",
-        "logs/metrics.csv",
+        "logs/version_0/metrics.csv",
     ):
         assert (out / name).is_file(), name
     saved = yaml.safe_load((out / "config.yaml").read_text())
@@ -43,7 +43,7 @@ def test_run_folder_contents(tmp_path):
     rows = read_jsonl(out / "metrics.jsonl")
     assert [r["step"] for r in rows if "train_loss" in r] == [1, 2, 3, 4]
     assert json.loads((out / "metrics.json").read_text()) == metrics
-    assert not list(out.rglob("*.tmp"))  # atomic writes left no temp files
+    assert not list(out.rglob("*.tmp")) and not (out / ".lock").exists()  # no temp files, lock released
 
 
 def test_resume_after_sigkill(tmp_path):
@@ -162,3 +162,99 @@ def test_threads_option_caps_torch_threads(tmp_path):
     res = run_cli("run", "threads:demo", "--threads", "1", "--out", str(tmp_path / "r"), env=env)
     assert res.returncode == 0, res.stderr
     assert json.loads((tmp_path / "r" / "metrics.json").read_text())["threads"] == 1.0
+
+
+def test_logs_of_every_start_are_kept(tmp_path):
+    out = tmp_path / "r"
+    execute("core:fit", smoke=True, out=out, reg=registry_with(), device="cpu")
+    execute("core:fit", resume=True, out=out, reg=registry_with(), device="cpu", overrides=["trainer.max_steps=6"])
+    assert (out / "logs" / "version_0" / "metrics.csv").is_file() and (out / "logs" / "version_1").is_dir()
+
+
+def test_a_second_run_into_a_busy_folder_is_refused_and_a_stale_lock_is_not(tmp_path):
+    out = tmp_path / "r"
+    out.mkdir()
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (out / ".lock").write_text(str(sleeper.pid))
+        res = run_cli("run", "core:fit", "--smoke", "--out", str(out), env=ENV)
+        assert res.returncode == 2 and f"is in use by another run (pid {sleeper.pid})" in res.stderr
+        assert sorted(p.name for p in out.iterdir()) == [".lock"]  # nothing written
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    res = run_cli("run", "core:fit", "--smoke", "--device", "cpu", "--out", str(out), env=ENV)  # its holder is dead
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert not (out / ".lock").exists()
+
+
+FAILS_LATE = """
+from dataclasses import dataclass
+from paperloom import PluginInfo, Task, UserError, hookimpl
+
+@dataclass
+class Cfg:
+    pass
+
+def run(cfg, ctx):
+    (ctx.out / "tokenizer").mkdir()
+    raise UserError("data.source: no rows")
+
+@hookimpl
+def paperloom_plugin():
+    return PluginInfo(summary="fails on its data")
+
+@hookimpl
+def paperloom_tasks():
+    return [Task("demo", "fakeplug_late:run", "fakeplug_late:Cfg")]
+"""
+
+
+def test_bad_input_found_by_the_task_leaves_no_half_made_folder(tmp_path, monkeypatch):
+    from paperloom import UserError
+
+    (tmp_path / "fakeplug_late.py").write_text(FAILS_LATE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    reg = registry_with(("late", "fakeplug_late"))
+    out = tmp_path / "r"
+    try:
+        execute("late:demo", out=out, reg=reg)
+    except UserError as exc:
+        assert "no rows" in str(exc)
+    assert not out.exists()  # --out can be reused at once
+
+
+def test_console_is_quiet_and_run_log_keeps_the_chatter(tmp_path):
+    out = tmp_path / "r"
+    res = run_cli("run", "core:fit", "--smoke", "--device", "cpu", "--out", str(out), env=ENV)
+    assert res.returncode == 0, res.stderr
+    for chatter in ("litlogger", "GPU available", "TPU available", "Warning"):
+        assert chatter not in res.stderr
+    assert "GPU available" in (out / "run.log").read_text()
+
+
+def test_step_progress_counts_steps_toward_max_steps():
+    from paperloom.training import StepProgress
+
+    assert StepProgress.text(3, 400, 1.23456) == "step 3/400  train_loss 1.2346"
+    assert StepProgress.text(0, 10, None) == "step 0/10"
+
+
+def test_resume_from_a_torn_or_pickled_checkpoint_is_a_one_line_error(tmp_path):
+    out = tmp_path / "r"
+    res = run_cli("run", "core:fit", "--smoke", "--device", "cpu", "--out", str(out), env=ENV)
+    assert res.returncode == 0, res.stderr
+    ckpt = out / "checkpoints" / "last.ckpt"
+    good = ckpt.read_bytes()
+    ckpt.write_bytes(good[: len(good) // 2])
+    res = run_cli("run", "core:fit", "--resume", "--device", "cpu", "--out", str(out), env=ENV)
+    assert res.returncode == 2 and "last.ckpt: not a readable checkpoint" in res.stderr, res.stderr[-2000:]
+    last = res.stderr.strip().splitlines()[-1]  # after the run's own "resuming ..." lines
+    assert last.startswith("error: ") and "last.ckpt" in last and "Traceback" not in res.stderr
+    import argparse
+
+    torch.save({"state": argparse.Namespace(code=1)}, ckpt)  # not weights-only loadable
+    res = run_cli("run", "core:fit", "--resume", "--device", "cpu", "--out", str(out), env=ENV)
+    assert res.returncode == 2 and "pickled Python objects, which are never loaded" in res.stderr, res.stderr[-2000:]
+    assert "weights_only=False" not in res.stderr
+    assert (out / "metrics.json").is_file()  # nothing already written was lost

@@ -35,9 +35,12 @@ def test_new_plugin_installs_lists_and_conforms(tmp_path):
     assert "all checks passed" in check.stdout
     verify = run_cli("verify", "demo-plugin:demo", "--out", str(tmp_path / "v"), env=env)
     assert verify.returncode == 0 and "PASS" in verify.stdout
-    tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                            str(tmp_path / "demo-plugin" / "tests")], capture_output=True, text=True,
-                           env={**__import__("os").environ, **env})
+    tests = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path / "demo-plugin" / "tests")],
+        capture_output=True,
+        text=True,
+        env={**__import__("os").environ, **env},
+    )
     assert tests.returncode == 0, tests.stdout[-2000:]
     shape = {p.relative_to(tmp_path / "demo-plugin").as_posix() for p in (tmp_path / "demo-plugin").rglob("*.py")}
     assert {f"src/paperloom_demo_plugin/{m}.py" for m in ("plugin", "config", "components", "tasks", "model")} <= shape

@@ -74,15 +74,40 @@ def save_checkpoint(path: str | Path, step: int, model: Any, optimizer: Any = No
     return Path(path)
 
 
-def load_checkpoint(path: str | Path) -> dict:
-    """Read a checkpoint safely (``weights_only``); a torn or foreign file is a one-line error."""
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:160]
+
+
+def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> Any:
+    """Read a torch checkpoint safely (``weights_only``: tensors and plain data, never pickled code). Every
+    checkpoint the core or a plugin loads goes through here or `load_safetensors`: a torn, corrupt or
+    code-carrying file is a one-line `UserError` naming the file and what to do."""
     path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such checkpoint file; check the path (or drop --resume to start afresh)")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # truncated zip, pickled code, not a checkpoint at all
+        if "weights_only" in str(exc) or "Unsupported global" in str(exc):
+            what = "it holds pickled Python objects, which are never loaded (they can run code)"
+        else:
+            what = f"not a readable checkpoint ({type(exc).__name__}: {_first_line(exc)})"
+        raise UserError(f"{path}: {what}; delete it to start afresh, or use an intact checkpoint") from None
+
+
+def load_safetensors(path: str | Path, device: str = "cpu") -> dict:
+    """All tensors of a safetensors file; a torn or foreign file is a one-line `UserError`."""
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such weights file; check the checkpoint folder")
+    try:
+        return load_file(str(path), device=device)
+    except Exception as exc:
         raise UserError(
-            f"{path}: not a readable checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0][:160]}); "
-            "delete it to start this stage afresh, or resume from an intact copy"
+            f"{path}: not a readable safetensors file ({_first_line(exc)}); re-export or re-download the weights"
         ) from None
 
 

@@ -146,6 +146,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .context import is_main_process
     from .runner import execute
 
+    if args.resume and args.config:
+        raise UserError(
+            f"--resume continues with the run's saved {args.out or '<out>'}/config.yaml; drop --config {args.config} "
+            "(--set still overrides single options)"
+        )
     out, metrics = execute(args.task, _options(args))
     if is_main_process():
         _print_metrics(metrics)
@@ -263,6 +268,10 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--version", action="version", version=f"paperloom-core {__version__}")
     ap.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = ap.add_subparsers(dest="command", metavar="COMMAND")
+    debug = argparse.ArgumentParser(add_help=False)  # --debug works after the subcommand too
+    debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
+    _add = sub.add_parser
+    sub.add_parser = lambda *a, **k: _add(*a, parents=[debug], **k)  # type: ignore[method-assign]
 
     p = sub.add_parser("list", help="installed plugins, their components and tasks (and broken ones)")
     p.add_argument("--json", action="store_true")

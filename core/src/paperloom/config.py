@@ -21,13 +21,17 @@ def option(
     *,
     help: str = "",
     choices: tuple | None = None,
+    min: float | None = None,
+    max: float | None = None,
     component: str | None = None,
     contract: str | None = None,
     default_factory: Any = MISSING,
 ) -> Any:
-    """A config field with documentation. ``component="model"`` marks a field whose value names
-    a component of that kind (``plugin:name``); ``contract`` is the data contract it must produce."""
-    meta = {"help": help, "choices": choices, "component": component, "contract": contract}
+    """A config field with documentation. ``choices`` lists the allowed values, ``min`` / ``max`` bound a
+    number (inclusive; checked when the config is resolved). ``component="model"`` marks a field whose
+    value names a component of that kind (``plugin:name``); ``contract`` is the data contract it must
+    produce (for an evaluator: consume)."""
+    meta = {"help": help, "choices": choices, "min": min, "max": max, "component": component, "contract": contract}
     if default_factory is not MISSING:
         return dataclasses.field(default_factory=default_factory, metadata=meta)
     if isinstance(default, (list, dict, set)):
@@ -166,6 +170,19 @@ def _coerce(value: Any, tp: Any, path: str, where: str) -> Any:
     return value
 
 
+def check_value(meta: Any, value: Any, path: str, where: str) -> None:
+    """The field's choices and numeric range."""
+    choices = meta.get("choices")
+    if choices and value not in choices:
+        raise UserError(f"{where}: {path} = {value!r} is not valid; expected one of {', '.join(map(repr, choices))}")
+    lo, hi = meta.get("min"), meta.get("max")
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and (lo is not None or hi is not None):
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            bounds = f"between {lo:g} and {hi:g}" if lo is not None and hi is not None else (
+                f">= {lo:g}" if lo is not None else f"<= {hi:g}")
+            raise UserError(f"{where}: {path} = {value!r} is out of range; expected a value {bounds}")
+
+
 def build(schema: type, data: dict, where: str = "config", prefix: str = "") -> Any:
     """Validate `data` against dataclass `schema` and return an instance."""
     hints = typing.get_type_hints(schema)
@@ -179,11 +196,7 @@ def build(schema: type, data: dict, where: str = "config", prefix: str = "") -> 
         path = prefix + name
         if name in data:
             value = _coerce(data[name], hints[name], path, where)
-            choices = f.metadata.get("choices")
-            if choices and value not in choices:
-                raise UserError(
-                    f"{where}: {path} = {value!r} is not valid; expected one of {', '.join(map(repr, choices))}"
-                )
+            check_value(f.metadata, value, path, where)
             kwargs[name] = value
         elif f.default is MISSING and f.default_factory is MISSING:
             if dataclasses.is_dataclass(hints[name]):
@@ -241,16 +254,31 @@ def component_fields(cfg: Any, prefix: str = "") -> list[tuple[str, Any, dict]]:
 def resolve(
     schema: type, default_file: Path | None, user_file: str | None, overrides: list[str], extra: dict | None = None
 ) -> tuple[Any, dict]:
-    """Default YAML <- --config file <- extra (smoke) <- --set overrides, validated. Returns (cfg, raw)."""
+    """Default YAML <- --config file <- extra (smoke) <- --set overrides, validated. Returns (cfg, raw).
+
+    Arguments belong to the component they were written for: when the --config file or --set switches a
+    component field ``x`` and sets no ``x_args``, the defaults' (and smoke's) ``x_args`` are dropped."""
     data: dict = load_yaml(default_file) if default_file else {}
     if default_file:
         build(schema, data, str(default_file))  # blame each layer for its own mistakes
+    base = dict(data)
+    user_keys: set[str] = set()
     if user_file:
-        data = deep_merge(data, load_yaml(user_file))
+        layer = load_yaml(user_file)
+        user_keys |= set(layer)
+        data = deep_merge(data, layer)
         build(schema, data, str(user_file))
     for key, value in (extra or {}).items():
         set_path(data, key.split("."), value)
+        set_path(base, key.split("."), value)
     for text in overrides:
         keys, value = parse_override(text)
+        user_keys.add(keys[0])
         set_path(data, keys, value)
+    names = {f.name for f in dataclasses.fields(schema)}
+    for f in dataclasses.fields(schema):
+        args = f"{f.name}_args"
+        switched = f.name in user_keys and data.get(f.name) != base.get(f.name, f.default)
+        if f.metadata.get("component") and args in names and switched and args not in user_keys:
+            data[args] = {}
     return build(schema, data, "--set" if overrides else "config"), data

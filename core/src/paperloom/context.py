@@ -91,11 +91,15 @@ class Run:
 
     def build(self, ref: str, **kwargs: Any) -> Any:
         """Build a component by qualified name; a folder path builds the installed folder loader."""
+        return self.build_for(self, ref, **kwargs)
+
+    def build_for(self, ctx: Any, ref: str, **kwargs: Any) -> Any:
+        """Build `ref` with `ctx` (this run or one of its stages) as the builder's context."""
         reg = self.registry or registry()
         if looks_like_path(ref):
             kwargs["path"] = ref
             ref = folder_loader(reg)
-        built = build_component(reg, ref, self, **kwargs)
+        built = build_component(reg, ref, ctx, **kwargs)
         if self.watch is not None and hasattr(built, "named_parameters"):
             snapshot = {n: p.detach().clone() for n, p in built.named_parameters() if p.requires_grad}
             self.watch.append((ref, built, snapshot))
@@ -132,22 +136,24 @@ class Run:
             )
         )
 
-    def stage(self, name: str) -> Stage:
-        return Stage(self, name)
+    def stage(self, name: str, seed: int | None = None) -> Stage:
+        return Stage(self, name, seed)
 
 
 class Stage:
     """One of several trainings inside a run (e.g. a baseline and the paper's method): its own folder
     ``<run>/stages/<name>/`` for logs and ``checkpoints/`` (so they never overwrite each other's state and
     each resumes on its own); its metrics go to the run's metrics.jsonl as ``<name>/<metric>`` and are kept
-    in ``curve`` for plots. Seed, device, resume, smoke, log, build and progress are the run's."""
+    in ``curve`` for plots. Its seed is the run's unless given (e.g. one stage per seed); device, resume,
+    smoke, log and progress are the run's; components it builds receive the stage as their context."""
 
-    def __init__(self, run: Run | Stage, name: str) -> None:
+    def __init__(self, run: Run | Stage, name: str, seed: int | None = None) -> None:
         self.run, self.name = run, name
         self.out = Path(run.out) / "stages" / name
         self.out.mkdir(parents=True, exist_ok=True)
         self.curve: list[dict] = []
-        self.plugin, self.task, self.seed, self.device = run.plugin, run.task, run.seed, run.device
+        self.plugin, self.task, self.device = run.plugin, run.task, run.device
+        self.seed = run.seed if seed is None else seed
         self.resume, self.smoke, self.log = run.resume, run.smoke, run.log
 
     @property
@@ -155,7 +161,10 @@ class Stage:
         return self.out / CHECKPOINT_DIR
 
     def build(self, ref: str, **kwargs: Any) -> Any:
-        return self.run.build(ref, **kwargs)
+        return self.build_for(self, ref, **kwargs)
+
+    def build_for(self, ctx: Any, ref: str, **kwargs: Any) -> Any:
+        return self.run.build_for(ctx, ref, **kwargs)
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         self.curve.append({"step": step, **{k: number(v) for k, v in metrics.items()}})
@@ -167,5 +176,5 @@ class Stage:
     def progress(self, iterable: Iterable, total: int | None = None, description: str = "") -> Iterator:
         return self.run.progress(iterable, total, description or self.name)
 
-    def stage(self, name: str) -> Stage:
-        return Stage(self, name)
+    def stage(self, name: str, seed: int | None = None) -> Stage:
+        return Stage(self, name, seed)

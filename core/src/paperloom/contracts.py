@@ -18,7 +18,7 @@ IMAGE_TEXT_ENCODER = "image-text-encoder"  # encode_image(images) -> (B, D), enc
 TOKEN_BLOCKS = "token-blocks"  # items {"input_ids": Long (T,), "labels": Long (T,)}; `.tokenizer` attribute
 PREFERENCE_PAIRS = "preference-pairs"  # datasets.Dataset rows {"prompt", "chosen", "rejected"}
 UNPAIRED_PREFERENCES = "unpaired-preferences"  # datasets.Dataset rows {"prompt", "completion", "label": bool}
-COCO_PANOPTIC = "coco-panoptic"  # items {"image", "masks", "category_ids", "isthing", "iscrowd", "boxes"}; .raw(i)
+COCO_PANOPTIC = "coco-panoptic"  # items {"image", "masks", "boxes", "labels", "isthing", "iscrowd"}; .raw(i)
 IMAGE_TEXT_PAIRS = "image-text-pairs"  # items {"image": Float (3, H, W), "text": str}
 REGRESSION_PAIRS = "regression-pairs"  # items {"x": Float (F,), "y": Float (1,)}
 

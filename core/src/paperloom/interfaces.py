@@ -140,9 +140,10 @@ class RunContext(Protocol):
     def progress(self, iterable: Iterable, total: int | None = None, description: str = "") -> Iterator:
         """Wrap a long loop in a progress bar (quiet when output is not a terminal)."""
 
-    def stage(self, name: str) -> RunContext:
+    def stage(self, name: str, seed: int | None = None) -> RunContext:
         """A context for one of several trainings in this run: its own folder ``out/stages/<name>/`` (and so
-        its own checkpoints), metrics logged as ``<name>/<metric>``; everything else is the run's."""
+        its own checkpoints), metrics logged as ``<name>/<metric>``, its own seed if given (builders called
+        through it see it); everything else is the run's."""
 
 
 class TaskFunction(Protocol):

@@ -19,6 +19,8 @@ def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
 
 def warmup_cosine(step: int, warmup: int, total: int, lr: float, min_lr: float) -> float:
     """Linear warmup to `lr`, then cosine decay to `min_lr` at `total` steps (returned as a multiplier of lr)."""
+    if lr <= 0:
+        return 0.0
     if step < warmup:
         return (step + 1) / max(1, warmup)
     progress = min(1.0, (step - warmup) / max(1, total - warmup))

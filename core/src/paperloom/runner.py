@@ -71,6 +71,13 @@ def _check_one(reg: Registry, plugin: Plugin, path: str, value: str, meta: dict)
         _, comp = reg.component(value, kind, plugin.name)
     except UserError as exc:
         raise UserError(f"config: {path}: {exc}") from None
+    if kind == "evaluator" and contract:  # an evaluator must read what the task hands it
+        if contract not in comp.consumes:
+            raise UserError(
+                f"config: {path} = {value!r} consumes {list(comp.consumes) or 'no declared contract'}, but "
+                f"{plugin.name} gives it {contract!r}; choose an evaluator that consumes {contract!r}"
+            )
+        return
     if contract and contract not in comp.produces:
         raise UserError(
             f"config: {path} = {value!r} produces {list(comp.produces) or 'no declared contract'}, "
@@ -124,20 +131,88 @@ def new_run_dir(plugin: str, task: str) -> Path:
     return out
 
 
+# Libraries whose banners, tips and warnings belong in run.log, not on the console.
+THIRD_PARTY_LOGGERS = ("lightning", "lightning.pytorch", "lightning.fabric", "pytorch_lightning", "transformers",
+                       "trl", "accelerate", "datasets", "py.warnings")
+
+
 def _setup_logging(out: Path) -> logging.Logger:
     log = logging.getLogger("paperloom")
     log.setLevel(logging.INFO)
-    for h in list(log.handlers):
-        log.removeHandler(h)
-        h.close()
+    _close_handlers(log)
     fh = logging.FileHandler(out / "run.log")
-    fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     sh = logging.StreamHandler(sys.stderr)
     sh.setFormatter(logging.Formatter("%(message)s"))
     log.addHandler(fh)
     log.addHandler(sh)
     log.propagate = False
+    logging.captureWarnings(True)  # warnings.warn(...) -> the py.warnings logger -> run.log only
+    quiet_third_party()
     return log
+
+
+def _close_handlers(logger: logging.Logger) -> None:
+    for h in list(logger.handlers):
+        logger.removeHandler(h)
+        h.close()
+
+
+def quiet_third_party() -> None:
+    """Send third-party loggers to run.log only. Lightning adds a console handler when it is imported,
+    so the Lightning adapter calls this again once Lightning is loaded."""
+    files = [h for h in logging.getLogger("paperloom").handlers if isinstance(h, logging.FileHandler)]
+    for name in THIRD_PARTY_LOGGERS:
+        lg = logging.getLogger(name)
+        lg.handlers = list(files)
+        lg.propagate = False
+
+
+def _holder(lock: Path) -> int:
+    """The pid in a lock file when that process still runs, else 0."""
+    try:
+        pid = int(lock.read_text().strip() or 0)
+    except (OSError, ValueError):
+        return 0
+    return pid if pid and pid != os.getpid() and _alive(pid) else 0
+
+
+def _check_holder(out_dir: Path) -> None:
+    pid = _holder(out_dir / ".lock")
+    if pid:
+        msg = f"{out_dir} is in use by another run (pid {pid}); wait for it to finish or choose another --out"
+        raise UserError(msg)
+
+
+def _lock(out_dir: Path) -> Path:
+    """Hold ``out_dir/.lock`` (our pid) for the whole run; a live holder is an error, a dead one's lock is stale."""
+    lock = out_dir / ".lock"
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            _check_holder(out_dir)
+            lock.unlink(missing_ok=True)  # stale: its run was killed
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write(str(os.getpid()))
+        return lock
+    raise UserError(f"could not lock {out_dir}; remove {lock} if no run uses the folder")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _durable(out_dir: Path) -> bool:
+    """Has the run written anything a user could want back (checkpoints, logged metrics)?"""
+    return any(out_dir.glob("**/checkpoints/*")) or (out_dir / "metrics.jsonl").is_file()
 
 
 def seed_everything(seed: int) -> None:
@@ -206,9 +281,10 @@ def execute(qualname: str, opts: RunOptions | None = None, reg: Registry | None 
         raise UserError(
             f"--resume: {out_dir} holds no config.yaml, so there is no run to continue; drop --resume to start one"
         )
-    if not opts.resume and out_dir.exists() and any(out_dir.iterdir()):
+    _check_holder(out_dir)
+    if not opts.resume and out_dir.exists() and any(p.name != ".lock" for p in out_dir.iterdir()):
         raise UserError(f"{out_dir} already holds files; pass --resume to continue that run, or choose another --out")
-    plugin, task, _, cfg = resolve_task_config(
+    plugin, task, _, cfg = resolve_task_config(  # every input is validated before the folder is made
         reg,
         qualname,
         None if opts.resume else opts.config,
@@ -216,9 +292,22 @@ def execute(qualname: str, opts: RunOptions | None = None, reg: Registry | None 
         opts.smoke,
         saved if opts.resume else None,
     )
+    fresh = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
+    lock = _lock(out_dir)
+    try:
+        return _run(reg, qualname, plugin, task, cfg, out_dir, opts, fresh and not opts.resume)
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _run(reg: Registry, qualname: str, plugin: Plugin, task: Any, cfg: Any, out_dir: Path, opts: RunOptions,
+         fresh: bool) -> tuple[Path, dict]:
     import yaml
 
+    saved = out_dir / "config.yaml"
+    if not opts.resume and any(p.name != ".lock" for p in out_dir.iterdir()):  # another run got here first
+        raise UserError(f"{out_dir} already holds files; pass --resume to continue that run, or choose another --out")
     atomic_write_text(saved, yaml.safe_dump(C.to_dict(cfg), sort_keys=False))
     log = _setup_logging(out_dir)
     log.info(f"{'resuming' if opts.resume else 'running'} {qualname} -> {out_dir}")
@@ -227,7 +316,17 @@ def execute(qualname: str, opts: RunOptions | None = None, reg: Registry | None 
     ctx = _start(out_dir, plugin.name, task.name, opts, reg, log)
     if opts.resume and (out_dir / "metrics.json").is_file():
         ctx.metrics = json.loads((out_dir / "metrics.json").read_text())
-    result = fn(cfg, ctx) or {}
+    try:
+        result = fn(cfg, ctx) or {}
+    except UserError:
+        if fresh and not _durable(out_dir):  # bad input found by the task: leave no half-made folder behind
+            _close_handlers(log)
+            for name in THIRD_PARTY_LOGGERS:
+                logging.getLogger(name).handlers = []
+            import shutil
+
+            shutil.rmtree(out_dir, ignore_errors=True)
+        raise
     ctx.save_metrics(dict(result))
     if opts.plot:
         from .plots import plot_curves

@@ -175,6 +175,10 @@ def test_conforms():
 def scaffold(name: str, parent: Path) -> Path:
     if not re.match(r"^[a-z][a-z0-9-]*$", name):
         raise UserError(f"plugin name {name!r}: use lowercase letters, digits and '-' (e.g. my-paper)")
+    from .plugins import BUILTIN_NAME
+
+    if name == BUILTIN_NAME:
+        raise UserError(f"plugin name {name!r} is reserved for the core's built-in plugin; choose another name")
     root = parent / name
     if root.exists():
         raise UserError(f"{root} already exists; choose another name or --dir")

@@ -35,7 +35,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
     def load_checkpoint(self, path: Any, map_location: Any = None, weights_only: bool | None = None) -> dict:
         # Lightning checkpoints hold only tensors, numbers and plain containers; refuse pickled code.
-        return torch.load(path, map_location=map_location or "cpu", weights_only=True)
+        from .checkpoint import load_checkpoint
+
+        return load_checkpoint(path, map_location=map_location or "cpu")
 
 
 class MetricsToRun(Callback):
@@ -59,27 +61,64 @@ class MetricsToRun(Callback):
         self._write(trainer, "val")
 
 
+class StepProgress(Callback):
+    """A progress bar over optimizer steps toward ``max_steps`` with the train loss and an ETA (Lightning's own
+    bar counts epochs, meaningless for step-budgeted training). Shown only on a terminal, on rank 0."""
+
+    def __init__(self, description: str) -> None:
+        self.description, self.progress, self.bar = description, None, None
+
+    @staticmethod
+    def text(step: int, total: int, loss: float | None) -> str:
+        return f"step {step}/{total}" + (f"  train_loss {loss:.4f}" if loss is not None else "")
+
+    def on_train_start(self, trainer: L.Trainer, *args: Any) -> None:
+        if not trainer.is_global_zero:
+            return
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[status]}"),
+                                 TimeElapsedColumn(), TimeRemainingColumn(), transient=True)
+        self.progress.start()
+        total = trainer.max_steps
+        self.bar = self.progress.add_task(self.description, total=total, completed=trainer.global_step,
+                                          status=self.text(trainer.global_step, total, None))
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
+        if self.progress is None:
+            return
+        loss = trainer.callback_metrics.get("train_loss")
+        status = self.text(trainer.global_step, trainer.max_steps, float(loss) if loss is not None else None)
+        self.progress.update(self.bar, completed=trainer.global_step, status=status)
+
+    def on_train_end(self, trainer: L.Trainer, *args: Any) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+
 def make_trainer(ctx: Any, cfg: TrainerConfig, callbacks: list | tuple = (), **overrides: Any) -> L.Trainer:
     """A Lightning Trainer writing into the run folder; `overrides` go to `L.Trainer` as is."""
     from lightning.pytorch.loggers import CSVLogger
 
-    loggers: list = [CSVLogger(str(ctx.out), name="logs", version="")]
+    from .runner import quiet_third_party
+
+    quiet_third_party()  # Lightning added its console handler on import: its banners go to run.log
+    # A new version folder per (re)start: a resumed run keeps every earlier log (logs/version_0, version_1, ...).
+    loggers: list = [CSVLogger(str(ctx.out / "logs"), name="", version=None)]
     try:
         import tensorboard  # noqa: F401  (TensorBoardLogger needs it)
         from lightning.pytorch.loggers import TensorBoardLogger
 
-        loggers.append(TensorBoardLogger(str(ctx.out), name="logs", version="tb"))
+        loggers.append(TensorBoardLogger(str(ctx.out / "logs"), name="tensorboard", version=None))
     except ImportError:
         pass
     checkpoint = ModelCheckpoint(
         dirpath=str(ctx.checkpoint_dir), save_last=True, save_top_k=0, every_n_train_steps=max(1, cfg.checkpoint_every)
     )
     cbs: list = [checkpoint, MetricsToRun(ctx, cfg.log_every), *callbacks]
-    tty = sys.stderr.isatty()
-    if tty:
-        from lightning.pytorch.callbacks import RichProgressBar
-
-        cbs.append(RichProgressBar())
+    if sys.stderr.isatty():
+        cbs.append(StepProgress(getattr(ctx, "name", None) or f"{ctx.plugin}:{ctx.task}"))
     accelerator = cfg.accelerator
     if accelerator == "auto" and ctx.device == "cpu":
         accelerator = "cpu"
@@ -97,7 +136,7 @@ def make_trainer(ctx: Any, cfg: TrainerConfig, callbacks: list | tuple = (), **o
         logger=loggers,
         callbacks=cbs,
         default_root_dir=str(ctx.out),
-        enable_progress_bar=tty,
+        enable_progress_bar=False,  # StepProgress instead
         enable_model_summary=False,
         plugins=[AtomicCheckpointIO()],
         num_sanity_val_steps=0,

@@ -2,9 +2,9 @@
 per-segment loop written the way panopticapi's ``pq_compute`` does it, on the same generated
 prediction folder, in one run; identical numbers are checked, images/s, ratios and peak memory reported.
 
-    python benchmarks/coconut.py                      # ~2,000 images of 640x480, 20-60 segments each
-    python benchmarks/coconut.py --images 200         # smaller
-    python benchmarks/coconut.py --index-images 50000 # also time opening a large split (lazy index)
+    python plugins/coconut/benchmarks/coconut.py                       # ~2,000 images of 640x480, 20-60 segments
+    python plugins/coconut/benchmarks/coconut.py --images 200          # smaller
+    python plugins/coconut/benchmarks/coconut.py --index-images 50000  # also time opening a large split
 """
 
 from __future__ import annotations
@@ -18,15 +18,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-OFFSET = 256 * 256 * 256
-VOID = 0
-
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the plain reference the tests use
+from reference import VOID, new_stat, reference_average, reference_pq_image  # noqa: E402
 
 # --------------------------------------------------------------------------- data
 
@@ -96,70 +94,25 @@ def rgb2id(color):
 
 def ref_single(args):
     pairs, gt_folder, pred_folder, categories = args
-    stat = defaultdict(lambda: [0, 0, 0, 0.0])  # tp, fp, fn, iou
+    stat = new_stat()
     for gt_ann, pred_ann in pairs:
         pan_gt = rgb2id(np.array(Image.open(os.path.join(gt_folder, gt_ann["file_name"])), dtype=np.uint32))
         pan_pred = rgb2id(np.array(Image.open(os.path.join(pred_folder, pred_ann["file_name"])), dtype=np.uint32))
         ref_image(pan_gt, gt_ann, pan_pred, pred_ann, categories, stat)
-    return dict(stat)
+    return {k: dict(v) for k, v in stat.items()}
 
 
 def ref_image(pan_gt, gt_ann, pan_pred, pred_ann, categories, stat):
-    """panopticapi's per-image body, unchanged in substance."""
-    gt_segms = {el["id"]: dict(el) for el in gt_ann["segments_info"]}
-    pred_segms = {el["id"]: dict(el) for el in pred_ann["segments_info"]}
-    pred_labels_set = set(el["id"] for el in pred_ann["segments_info"])
-    labels, labels_cnt = np.unique(pan_pred, return_counts=True)
-    for label, label_cnt in zip(labels, labels_cnt):
-        if label not in pred_segms:
-            if label == VOID:
-                continue
-            raise KeyError(f"segment {label} in PNG, not in JSON")
-        pred_segms[label]["area"] = label_cnt
-        pred_labels_set.remove(label)
-        if pred_segms[label]["category_id"] not in categories:
-            raise KeyError("unknown category")
-    if pred_labels_set:
+    """panopticapi's per-image body: its input checks, then the matching of tests/reference.py."""
+    pred_ids = {el["id"] for el in pred_ann["segments_info"]}
+    in_png = {int(v) for v in np.unique(pan_pred)} - {VOID}
+    if in_png - pred_ids:
+        raise KeyError(f"segments {sorted(in_png - pred_ids)[:3]} in PNG, not in JSON")
+    if pred_ids - in_png:
         raise KeyError("segments in JSON, not in PNG")
-    pan_gt_pred = pan_gt.astype(np.uint64) * OFFSET + pan_pred.astype(np.uint64)
-    gt_pred_map = {}
-    labels, labels_cnt = np.unique(pan_gt_pred, return_counts=True)
-    for label, intersection in zip(labels, labels_cnt):
-        gt_pred_map[(label // OFFSET, label % OFFSET)] = intersection
-    gt_matched, pred_matched = set(), set()
-    for (gt_label, pred_label), intersection in gt_pred_map.items():
-        if gt_label not in gt_segms or pred_label not in pred_segms:
-            continue
-        if gt_segms[gt_label]["iscrowd"] == 1:
-            continue
-        if gt_segms[gt_label]["category_id"] != pred_segms[pred_label]["category_id"]:
-            continue
-        union = (pred_segms[pred_label]["area"] + gt_segms[gt_label]["area"] - intersection
-                 - gt_pred_map.get((VOID, pred_label), 0))
-        iou = intersection / union
-        if iou > 0.5:
-            s = stat[gt_segms[gt_label]["category_id"]]
-            s[0] += 1
-            s[3] += iou
-            gt_matched.add(gt_label)
-            pred_matched.add(pred_label)
-    crowd = {}
-    for gt_label, gt_info in gt_segms.items():
-        if gt_label in gt_matched:
-            continue
-        if gt_info["iscrowd"] == 1:
-            crowd[gt_info["category_id"]] = gt_label
-            continue
-        stat[gt_info["category_id"]][2] += 1
-    for pred_label, pred_info in pred_segms.items():
-        if pred_label in pred_matched:
-            continue
-        intersection = gt_pred_map.get((VOID, pred_label), 0)
-        if pred_info["category_id"] in crowd:
-            intersection += gt_pred_map.get((crowd[pred_info["category_id"]], pred_label), 0)
-        if intersection / pred_info["area"] > 0.5:
-            continue
-        stat[pred_info["category_id"]][1] += 1
+    if any(el["category_id"] not in categories for el in pred_ann["segments_info"]):
+        raise KeyError("unknown category")
+    reference_pq_image(pan_gt, gt_ann["segments_info"], pan_pred, pred_ann["segments_info"], stat)
 
 
 def reference(root: Path, processes: int) -> dict:
@@ -174,26 +127,17 @@ def reference(root: Path, processes: int) -> dict:
     else:
         with mp.get_context("fork").Pool(processes) as pool:
             parts = pool.map(ref_single, jobs)
-    total = defaultdict(lambda: [0, 0, 0, 0.0])
-    for p in parts:
-        for k, v in p.items():
-            t = total[k]
-            t[0], t[1], t[2], t[3] = t[0] + v[0], t[1] + v[1], t[2] + v[2], t[3] + v[3]
-    out, per = {}, {}
-    for name, want in (("", None), ("_th", 1), ("_st", 0)):
-        pq = sq = rq = n = 0
-        for cid, c in cats.items():
-            if want is not None and c["isthing"] != want:
-                continue
-            tp, fp, fn, iou = total[cid]
-            if tp + fp + fn == 0:
-                continue
-            n += 1
-            pq += iou / (tp + 0.5 * fp + 0.5 * fn)
-            sq += iou / tp if tp else 0
-            rq += tp / (tp + 0.5 * fp + 0.5 * fn)
-            per[cid] = (tp, fp, fn)
-        out.update({"pq" + name: pq / n, "sq" + name: sq / n, "rq" + name: rq / n})
+    total = new_stat()
+    for part in parts:
+        for k, v in part.items():
+            for field, x in v.items():
+                total[k][field] += x
+    out = {}
+    for name, want in (("", None), ("_th", True), ("_st", False)):
+        pq, sq, rq = reference_average(total, gt["categories"], want)
+        out.update({"pq" + name: pq, "sq" + name: sq, "rq" + name: rq})
+    per = {cid: (total[cid]["tp"], total[cid]["fp"], total[cid]["fn"]) for cid in cats
+           if total[cid]["tp"] + total[cid]["fp"] + total[cid]["fn"]}
     return {"metrics": out, "counts": {str(k): list(v) for k, v in sorted(per.items())}}
 
 
@@ -237,7 +181,7 @@ def compute_only(root: Path, k: int) -> dict:
     cats = {c["id"]: c for c in gt["categories"]}
     data = [(read_ids(root / "gt" / a["file_name"]), a, read_ids(root / "pred" / pred[a["image_id"]]["file_name"]),
              pred[a["image_id"]]) for a in gt["annotations"][:k]]
-    stat = defaultdict(lambda: [0, 0, 0, 0.0])
+    stat = new_stat()
     table = Categories(gt["categories"])
     acc = Accumulator(gt["categories"])
     t_ref = t_ours = 0.0

@@ -4,11 +4,11 @@ import math
 
 import numpy as np
 import pytest
-from _reference import new_stat, reference_average, reference_pq_image
 from paperloom_coconut.panoptic import id2rgb, rgb2id
 from paperloom_coconut.pq import Accumulator, Categories, grow, image_stats
+from reference import new_stat, reference_average, reference_pq_image
 
-from paperloom.errors import UserError
+from paperloom import UserError
 
 CATS = [{"id": 1, "name": "a", "isthing": 1}, {"id": 2, "name": "b", "isthing": 1},
         {"id": 7, "name": "s", "isthing": 0}, {"id": 9, "name": "t", "isthing": 0}]

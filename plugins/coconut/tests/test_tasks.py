@@ -1,17 +1,15 @@
 """Tasks end to end on generated data: evaluate (folders, models, shards), merge, convert, visualize,
-train + resume, conformance, and composition with another plugin's model."""
+train + resume (the shared training loop), and conformance."""
 
 import json
-import sys
-import types
 
 import numpy as np
 import pytest
 from paperloom_coconut.panoptic import read_ids, write_ids
 
-from paperloom.errors import UserError
-from paperloom.run import execute
-from paperloom.testing import assert_conforms, registry_with
+from paperloom import UserError
+from paperloom.runner import execute
+from paperloom.testing import assert_conforms
 
 
 def _root(mini):
@@ -71,8 +69,7 @@ def test_convert_and_visualize_tasks(mini, shifted, tmp_path):
 
 
 def test_train_resumes_and_evaluates(mini, tmp_path):
-    args = _root(mini) + ["steps=2", "batch_size=2", "width=8", "checkpoint_every=1", "threads=1",
-                          "data.limit=4"]
+    args = _root(mini) + ["steps=2", "batch_size=2", "model_args={width: 8}", "checkpoint_every=1", "data.limit=4"]
     out, m = execute("coconut:train", overrides=args, out=tmp_path / "t", device="cpu", plot=False)
     assert m["steps"] == 2.0
     import torch
@@ -89,72 +86,37 @@ def test_train_resumes_and_evaluates(mini, tmp_path):
     assert ev["images"] == 3.0 and 0.0 <= ev["pq"] <= 1.0
 
 
-def test_train_resume_continues_from_checkpoint(mini, tmp_path):
+def test_train_loop_resumes_from_its_checkpoint(mini, tmp_path):
+    """The loop's checkpoint (paperloom.checkpoint) holds model, optimizer, scheduler and step; --resume continues
+    from it, and the saved categories + sizes rebuild the model (checkpoint=...)."""
     import torch
-    from paperloom_coconut.data import build_dataset
-    from paperloom_coconut.model import build_baseline
-    from paperloom_coconut.synth import CATS
-    from paperloom_coconut.train import train_model
+    from paperloom_coconut.components import build_baseline, build_panoptic
+    from paperloom_coconut.synthetic import CATS
+    from paperloom_coconut.tasks import train_model
 
-    class Ctx:
-        checkpoint_dir, seed, device, resume = tmp_path / "ck", 0, "cpu", False
-        log = __import__("logging").getLogger("t")
+    from paperloom.context import Run
 
-        def log_metrics(self, *a, **k):
-            pass
+    def run(steps, resume=False):
+        ctx = Run(out=tmp_path, plugin="coconut", task="train", resume=resume)
+        data = build_panoptic(ctx, root=str(mini["fine"]), splits=["s"], limit=4, train=True)
+        model = build_baseline(ctx, CATS, width=8)
+        return model, train_model(model, data, ctx, steps=steps, batch_size=2, lr=1e-2, checkpoint_every=1)
 
-    data = build_dataset(root=str(mini["fine"]), splits=["s"], limit=4)
-    ctx = Ctx()
-    model = build_baseline(CATS, width=8)
-    before = {k: v.clone() for k, v in model.state_dict().items()}
-    train_model(model, data, ctx, steps=2, batch_size=2, lr=1e-2, checkpoint_every=1)
-    ctx.resume = True
-    again = build_baseline(CATS, width=8)
-    out = train_model(again, data, ctx, steps=4, batch_size=2, lr=1e-2, checkpoint_every=1)
-    state = torch.load(tmp_path / "ck" / "last.pt", weights_only=True)
-    assert state["step"] == 4 and out["steps"] == 4.0 and out["first_loss"] > 0
-    changed = [k for k, v in again.state_dict().items() if v.dtype.is_floating_point and not torch.equal(v, before[k])]
+    first, m = run(2)
+    assert m["steps"] == 2.0 and m["first_loss"] > 0
+    at2 = {k: v.clone() for k, v in first.state_dict().items()}
+    resumed, m = run(4, resume=True)
+    state = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)
+    assert state["step"] == 4 and m["steps"] == 4.0
+    assert all(int(s["step"]) == 4 for s in state["optimizer"]["state"].values())  # Adam moments carried on
+    assert state["scheduler"]["last_epoch"] == 4
+    changed = [k for k, v in resumed.state_dict().items() if v.dtype.is_floating_point and not torch.equal(v, at2[k])]
     assert len(changed) > 10
+    ctx = Run(out=tmp_path, plugin="coconut", task="evaluate")
+    again = build_baseline(ctx, checkpoint=str(tmp_path / "checkpoints" / "last.pt"))
+    assert again.categories == resumed.categories and again.config == resumed.config
+    assert all(torch.equal(a, b) for a, b in zip(again.state_dict().values(), resumed.state_dict().values()))
 
 
 def test_conforms():
     assert_conforms("coconut")
-
-
-def test_composes_with_another_plugins_model(mini, tmp_path):
-    """coconut:evaluate scores any plugin's model that produces 'panoptic-segmentation'."""
-    from paperloom import Component, PluginInfo, hookimpl
-
-    fake = types.ModuleType("fakeseg_plugin")
-
-    class Flat:
-        """Predicts one 'grass' segment covering the whole image."""
-
-        def predict_panoptic(self, images):
-            h, w = images.shape[-2:]
-            return [(np.ones((h, w), np.uint32), [{"id": 1, "category_id": 193, "iscrowd": 0}])]
-
-    fake.build = lambda **kw: Flat()
-    fake.paperloom_plugin = hookimpl(lambda: PluginInfo(summary="a flat segmenter"))
-    fake.paperloom_components = hookimpl(lambda: [Component("flat", "model", "fakeseg_plugin:build",
-                                                            produces=("panoptic-segmentation",))])
-    sys.modules["fakeseg_plugin"] = fake
-    reg = registry_with(("coconut", "paperloom_coconut.plugin"), ("fakeseg", fake))
-    _, m = execute("coconut:evaluate", overrides=_root(mini) + ["model=fakeseg:flat", "metrics=[pq, miou]"],
-                   out=tmp_path / "x", device="cpu", plot=False, reg=reg)
-    assert 0.0 < m["miou"] < 1.0 and m["images"] == 12.0
-    with pytest.raises(UserError, match="panoptic-segmentation"):
-        execute("coconut:evaluate", overrides=_root(mini) + ["model=core:gpt2"], out=tmp_path / "y", device="cpu",
-                plot=False, reg=reg)
-
-
-def test_components_build_by_name(mini):
-    """coconut:panoptic and coconut:pq as any task would build them (ctx.build / build_component)."""
-    from paperloom.run import build_component
-
-    reg = registry_with(("coconut", "paperloom_coconut.plugin"))
-    data = build_component(reg, "coconut:panoptic", root=str(mini["fine"]), splits=["relabeled-val"])
-    evaluate = build_component(reg, "coconut:pq", metrics=["pq", "miou"])
-    gt = (mini["fine"] / "annotations" / "panoptic_val2017.json", mini["fine"] / "panoptic_val2017")
-    m = evaluate(gt, data)
-    assert m["pq"] == 1.0 and m["miou"] == 1.0 and "ap" not in m

@@ -2,8 +2,8 @@
 same validation loss on the demo setup; (2) wall time of `inherit` on a checkpoint of hundreds of MB
 (safetensors slices of only the needed tensors) vs the naive full `from_pretrained` + slice.
 
-    python benchmarks/inheritune.py            # both parts (~10 CPU minutes on 2 cores)
-    python benchmarks/inheritune.py --quick    # smaller sizes, for a smoke check
+    python plugins/inheritune/benchmarks/inheritune.py            # both parts (~10 CPU minutes on 2 cores)
+    python plugins/inheritune/benchmarks/inheritune.py --quick    # smaller sizes, for a smoke check
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import math
 import platform
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -33,14 +34,14 @@ def first_step_at_or_below(curve: list[tuple[int, float]], target: float) -> flo
 
 def steps_to_loss(args: argparse.Namespace, work: Path) -> None:
     import yaml
-    from paperloom_inheritune.config import DemoConfig, InheritSpec
+    from paperloom_inheritune.config import DemoConfig
     from paperloom_inheritune.demo import curves
-    from paperloom_inheritune.inherit import random_student
-    from paperloom_inheritune.train import Stage, pretrain
+    from paperloom_lm.data import Blocks, text_data
+    from paperloom_lm.pretrain import pretrain
 
     from paperloom.config import build
-    from paperloom.lm import Blocks, text_data
-    from paperloom.run import Run, execute
+    from paperloom.context import Run
+    from paperloom.runner import execute
 
     n = 40 if args.quick else 100
     overrides = ["seeds=[0]", f"student_trainer.max_steps={n}", "student_trainer.val_every=5"]
@@ -53,15 +54,15 @@ def steps_to_loss(args: argparse.Namespace, work: Path) -> None:
     # The random-init student again, on the same subset, for `long` x the steps (its own cosine schedule).
     cfg = build(DemoConfig, yaml.safe_load((out / "config.yaml").read_text()))
     cfg.data.tokenizer = str(out / "reference")
-    _, train, val = text_data(cfg.data, None, 0)
-    subset = Blocks(train.rows[: max(1, math.ceil(len(train) * cfg.subset_fraction))])
+    tokenizer, train, val = text_data(cfg.data, None, 0)
+    subset = Blocks(train.rows[: max(1, math.ceil(len(train) * cfg.subset_fraction))], tokenizer)
     long_steps = args.long * n
     cfg.student_trainer.max_steps, cfg.student_trainer.val_every = long_steps, max(5, long_steps // 40)
     ctx = Run(out=work / "long", plugin="inheritune", task="bench", seed=0)
     ctx.out.mkdir(parents=True, exist_ok=True)
-    stage = Stage(ctx, "random-long")
-    pretrain(random_student(out / "reference", InheritSpec(k=cfg.inherit.k), 0), subset, val, cfg.student_optim,
-             cfg.student_trainer, stage, 0)
+    stage = ctx.stage("random-long")
+    student = ctx.build(cfg.student, reference=str(out / "reference"), random_init=True, **asdict(cfg.inherit))
+    pretrain(student, subset, val, cfg.student_optim, cfg.student_trainer, stage)
     random_long = sorted({int(r["step"]): r["val_loss"] for r in stage.curve if "val_loss" in r}.items())
     tokens_per_step = cfg.student_trainer.batch_size * cfg.data.block_size
 

@@ -210,29 +210,32 @@ def test_block_stack_detection():
 
 def test_unknown_model_type_is_a_clear_error(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "no-such-architecture", "num_hidden_layers": 2}))
-    with pytest.raises(UserError, match="config.json"):
+    with pytest.raises(UserError, match="'no-such-architecture' is not known to transformers"):
         inherit_from_folder(tmp_path, InheritSpec(), 0)
 
 
 # --------------------------------------------------------------------------- composition across plugins
 
 
-def test_inherits_from_a_saved_megalodon_checkpoint_across_plugins(tmp_path):
+@pytest.mark.cross_plugin
+def test_inherits_from_a_saved_megalodon_checkpoint(tmp_path):
+    """A checkpoint of another plugin's own architecture: its model_type is registered from its declaration."""
     pytest.importorskip("paperloom_megalodon")
+    from paperloom.context import Run
+    from paperloom.contracts import CAUSAL_LM
     from paperloom.plugins import discover
-    from paperloom.run import build_component
 
     reg = discover()
     if "megalodon" not in reg.plugins or reg.plugins["megalodon"].error:
         pytest.skip("the megalodon plugin is not installed and healthy")
     models = [c for c in reg.plugins["megalodon"].components.values()
-              if c.kind == "model" and "causal-lm" in c.produces]
+              if c.kind == "model" and CAUSAL_LM in c.produces and not c.loads_folder]
     assert models, "megalodon declares no causal-lm model"
-    tiny = {"vocab_size": 64, "num_hidden_layers": 4, "hidden_size": 32}
+    ctx = Run(out=tmp_path, plugin="inheritune", task="test", registry=reg)
     try:
-        ref = build_component(reg, f"megalodon:{models[0].name}", **tiny)
-    except TypeError:
-        ref = build_component(reg, f"megalodon:{models[0].name}", vocab_size=64)
+        ref = ctx.build(f"megalodon:{models[0].name}", vocab_size=64, num_hidden_layers=4, hidden_size=32)
+    except TypeError:  # a builder with fixed sizes
+        ref = ctx.build(f"megalodon:{models[0].name}", vocab_size=64)
     ref = perturb_model(ref).eval()
     layers = ref.config.num_hidden_layers
     ref.save_pretrained(str(tmp_path / "mega"))

@@ -2,10 +2,10 @@
 
 import pytest
 import torch
-
-from paperloom import UserError
 from paperloom_lm.config import TextDataConfig
 from paperloom_lm.data import Blocks, check_vocab, embedded_corpus, pack, read_corpus, text_data, train_tokenizer
+
+from paperloom import UserError
 
 
 def test_corpus_tokenizer_and_packing(tmp_path):

@@ -7,11 +7,11 @@ import textwrap
 
 import pytest
 import torch
+from paperloom_lm.causal_lm import cut, evaluate_lm, loss_by_length
 
 from paperloom import UserError
 from paperloom.runner import execute
 from paperloom.testing import assert_conforms
-from paperloom_lm.causal_lm import cut, evaluate_lm, loss_by_length
 
 
 def test_conforms():
@@ -19,21 +19,33 @@ def test_conforms():
 
 
 def test_pretrain_trains_a_llama_and_exports_a_folder_that_evaluates(tmp_path):
-    out, metrics = execute("lm:pretrain", smoke=True, overrides=["model=lm:llama", "model_args={}"],
-                           out=tmp_path / "r", device="cpu")
+    out, metrics = execute(
+        "lm:pretrain", smoke=True, overrides=["model=lm:llama", "model_args={}"], out=tmp_path / "r", device="cpu"
+    )
     assert metrics["steps"] == 4 and metrics["val_loss"] < metrics["init_val_loss"]
     assert json.loads((out / "model" / "config.json").read_text())["model_type"] == "llama"
-    _, ev = execute("lm:evaluate", smoke=True, overrides=[f"model={out / 'model'}", "split=val", "context_lengths=[]"],
-                    out=tmp_path / "e", device="cpu")
+    _, ev = execute(
+        "lm:evaluate",
+        smoke=True,
+        overrides=[f"model={out / 'model'}", "split=val", "context_lengths=[]"],
+        out=tmp_path / "e",
+        device="cpu",
+    )
     assert ev["val_loss"] == pytest.approx(metrics["val_loss"], rel=1e-5)  # the same held-out blocks
-    _, by_len = execute("lm:evaluate", smoke=True, overrides=[f"model={out / 'model'}"], out=tmp_path / "t",
-                        device="cpu")
+    _, by_len = execute(
+        "lm:evaluate", smoke=True, overrides=[f"model={out / 'model'}"], out=tmp_path / "t", device="cpu"
+    )
     assert {"val_loss_ctx16", "val_loss_ctx32", "val_ppl_ctx32"} <= set(by_len)
 
 
 def test_token_budget_sets_the_steps(tmp_path):
-    _, m = execute("lm:pretrain", smoke=True, overrides=["token_budget=1000", "trainer.batch_size=4"],
-                   out=tmp_path / "r", device="cpu")
+    _, m = execute(
+        "lm:pretrain",
+        smoke=True,
+        overrides=["token_budget=1000", "trainer.batch_size=4"],
+        out=tmp_path / "r",
+        device="cpu",
+    )
     assert m["steps"] == 8 and m["tokens"] == 8 * 4 * 32  # ceil(1000 / (4 x 32))
 
 
@@ -97,13 +109,19 @@ def test_checkpoint_of_a_plugin_architecture_loads_from_its_folder(tmp_path):
     (site / "fakeplug_arch_model.py").write_text(ARCH_MODEL)
     env = {"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"}
     folder = tmp_path / "ckpt"
-    subprocess.run([sys.executable, "-c", f"import fakeplug_arch_model as m; m.build(None).save_pretrained({str(folder)!r})"],
-                   check=True, env=env)
-    load = (f"from paperloom.context import Run; from pathlib import Path; "
-            f"m = Run(out=Path('.'), plugin='lm', task='x').build({str(folder)!r}); print(type(m).__name__)")
+    subprocess.run(
+        [sys.executable, "-c", f"import fakeplug_arch_model as m; m.build(None).save_pretrained({str(folder)!r})"],
+        check=True,
+        env=env,
+    )
+    load = (
+        f"from paperloom.context import Run; from pathlib import Path; "
+        f"m = Run(out=Path('.'), plugin='lm', task='x').build({str(folder)!r}); print(type(m).__name__)"
+    )
     res = subprocess.run([sys.executable, "-c", load], capture_output=True, text=True, env=env)
     assert res.returncode == 0, res.stderr[-2000:]
     assert res.stdout.strip().endswith("FakeLM")
-    res = subprocess.run([sys.executable, "-c", load], capture_output=True, text=True,
-                         env={**env, "PAPERLOOM_DISABLE_PLUGINS": "arch"})
+    res = subprocess.run(
+        [sys.executable, "-c", load], capture_output=True, text=True, env={**env, "PAPERLOOM_DISABLE_PLUGINS": "arch"}
+    )
     assert "model_type 'fakegpt' is not known to transformers and no installed plugin declares it" in res.stderr

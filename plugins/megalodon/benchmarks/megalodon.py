@@ -1,7 +1,7 @@
 """Megalodon vs a same-width Llama-style full-attention model: time and peak memory vs context length.
 
-    python benchmarks/megalodon.py                      # CPU: 1K..16K tokens, forward and forward+backward
-    python benchmarks/megalodon.py --lengths 1024 4096 --device cuda
+    python plugins/megalodon/benchmarks/megalodon.py             # CPU: 1K..16K tokens, forward and forward+backward
+    python plugins/megalodon/benchmarks/megalodon.py --lengths 1024 4096 --device cuda
 
 Megalodon's attention is chunk-wise (fixed chunk), CEMA is an FFT convolution and timestep norm a
 cumulative scan, so its cost should grow ~2x per doubling of the context; full causal attention grows
@@ -30,7 +30,7 @@ if not torch.cuda.is_available():  # noqa: E402
 
 from paperloom_megalodon.cema import cema_coeffs, cema_fft, cema_sequential  # noqa: E402
 from paperloom_megalodon.kernels import HAS_TRITON, triton_cema  # noqa: E402
-from paperloom_megalodon.modeling import build_model  # noqa: E402
+from paperloom_megalodon.model import MegalodonForCausalLM, preset_config  # noqa: E402
 from transformers import LlamaConfig, LlamaForCausalLM  # noqa: E402
 
 
@@ -93,9 +93,9 @@ def measure(model: torch.nn.Module, length: int, backward: bool, device: str, re
 
 def models(width: int, layers: int, chunk: int, vocab: int, device: str) -> dict[str, torch.nn.Module]:
     torch.manual_seed(0)
-    mega = build_model("small", vocab_size=vocab, hidden_size=width, num_hidden_layers=layers, num_attention_heads=1,
-                       z_dim=width // 2, value_dim=2 * width, ffn_hidden_size=int(2.5 * width), cema_ndim=16,
-                       chunk_size=chunk, norm_num_groups=32)
+    mega = MegalodonForCausalLM(preset_config(
+        "small", vocab_size=vocab, hidden_size=width, num_hidden_layers=layers, num_attention_heads=1, z_dim=width // 2,
+        value_dim=2 * width, ffn_hidden_size=int(2.5 * width), cema_ndim=16, chunk_size=chunk, norm_num_groups=32))
     heads = max(1, width // 64)
     llama = LlamaForCausalLM(LlamaConfig(vocab_size=vocab, hidden_size=width, num_hidden_layers=layers,
                                          num_attention_heads=heads, num_key_value_heads=heads,

@@ -1,24 +1,10 @@
 """Chunk-wise attention: chunk >= length == ordinary causal attention; chunks never see each other."""
 
-import math
 
 import pytest
 import torch
 from paperloom_megalodon.attention import chunked_attention, rope
-
-
-def naive_causal(q, k, v, kmask=None):
-    """softmax(Q K^T + causal mask) V with scale 1, one head at a time."""
-    bsz, length, heads, _ = q.shape
-    out = torch.zeros(bsz, length, heads, v.shape[-1], dtype=q.dtype)
-    for h in range(heads):
-        s = q[:, :, h] @ k[:, :, h].transpose(1, 2)
-        allowed = torch.ones(length, length, dtype=torch.bool).tril()
-        if kmask is not None:
-            allowed = (allowed & kmask.bool().unsqueeze(1)) | torch.eye(length, dtype=torch.bool)
-        s = s.masked_fill(~allowed, -math.inf)
-        out[:, :, h] = torch.softmax(s, -1) @ v[:, :, h]
-    return out
+from reference import naive_causal
 
 
 def _qkv(seed, bsz, length, heads, dz, dv):

@@ -1,10 +1,10 @@
 """CEMA fidelity: FFT convolution == the sequential CEMA recurrence; streaming == whole; |q| <= 1."""
 
-import math
 
 import pytest
 import torch
 from paperloom_megalodon.cema import ComplexEMA, cema_coeffs, cema_fft, cema_kernel, cema_sequential, init_cema_
+from reference import naive_cema
 
 
 def _params(dim, ndim, seed, dtype=torch.float64, scale=1.0):
@@ -15,29 +15,6 @@ def _params(dim, ndim, seed, dtype=torch.float64, scale=1.0):
     eta = torch.randn(dim, ndim, 2, generator=g, dtype=dtype)
     omega = torch.randn(dim, generator=g, dtype=dtype) * 0.25
     return alpha, delta, theta, eta, omega
-
-
-def naive_cema(x, alpha, delta, theta, eta, omega, h0=None):
-    """CEMA (§3.1) written from the paper with python loops over features and states (float64)."""
-    bsz, length, dim = x.shape
-    ndim = alpha.shape[1]
-    y = torch.zeros(bsz, length, dim, dtype=torch.float64)
-    h_last = torch.zeros(bsz, dim, ndim, dtype=torch.complex128)
-    for d in range(dim):
-        for n in range(ndim):
-            p = torch.sigmoid(alpha[d, n])
-            mag = 1 - torch.sigmoid(alpha[d, n]) * torch.sigmoid(delta[d, n])
-            ang = (n + 1) * torch.sigmoid(theta[d]) * 2 * math.pi / ndim
-            q = complex(mag * math.cos(ang), mag * math.sin(ang))
-            e = complex(eta[d, n, 0], eta[d, n, 1]) / math.sqrt(ndim)
-            for b in range(bsz):
-                h = complex(h0[b, d, n]) if h0 is not None else 0j
-                for t in range(length):
-                    h = float(p) * float(x[b, t, d]) + q * h
-                    y[b, t, d] += (e * h).real
-                h_last[b, d, n] = h
-        y[:, :, d] += omega[d] * x[:, :, d]
-    return y, h_last
 
 
 @pytest.mark.parametrize("seed,bsz,length,dim,ndim", [(0, 2, 17, 3, 4), (1, 1, 64, 4, 16), (2, 3, 5, 2, 2)])

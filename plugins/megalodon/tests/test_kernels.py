@@ -1,10 +1,14 @@
 """Triton kernels (run by the Triton interpreter on CPU, TRITON_INTERPRET=1) == the PyTorch reference path."""
 
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
 from paperloom_megalodon.cema import cema_coeffs, cema_fft
 from paperloom_megalodon.kernels import HAS_TRITON, backend_for, triton_cema, triton_timestep_norm
-from paperloom_megalodon.modeling import build_model
+from paperloom_megalodon.model import MegalodonForCausalLM, preset_config
 from paperloom_megalodon.timestep_norm import timestep_norm_cumulative
 
 pytestmark = pytest.mark.skipif(not HAS_TRITON, reason="triton is not installed")
@@ -64,18 +68,24 @@ def test_triton_timestep_norm_equals_torch(seed, bsz, length, dim, groups, maske
     torch.testing.assert_close(y2, y2_ref, rtol=1e-4, atol=1e-4)
 
 
-def test_model_triton_path_equals_torch_path_and_trains():
+def model_paths_agree(device="cpu", chunk_size=16, shape=(2, 20)):
+    """The whole model with the Triton kernels == with the PyTorch path: logits and every gradient."""
     torch.manual_seed(0)
-    ref = build_model("tiny", vocab_size=30, kernel_backend="torch")
-    tri = build_model("tiny", vocab_size=30, kernel_backend="triton")
+    ref = MegalodonForCausalLM(preset_config("tiny", vocab_size=30, chunk_size=chunk_size, kernel_backend="torch"))
+    tri = MegalodonForCausalLM(preset_config("tiny", vocab_size=30, chunk_size=chunk_size, kernel_backend="triton"))
     tri.load_state_dict(ref.state_dict())
-    ids = torch.randint(0, 30, (2, 20))
+    ref, tri = ref.to(device), tri.to(device)
+    ids = torch.randint(0, 30, shape).to(device)
     a, b = ref(ids, labels=ids), tri(ids, labels=ids)
     torch.testing.assert_close(b.logits, a.logits, rtol=1e-4, atol=1e-4)
     a.loss.backward()
     b.loss.backward()
     for (name, pa), pb in zip(ref.named_parameters(), tri.parameters()):
         torch.testing.assert_close(pb.grad, pa.grad, rtol=1e-3, atol=1e-5, msg=name)
+
+
+def test_model_triton_path_equals_torch_path_and_trains():
+    model_paths_agree()
 
 
 def test_backend_selection(monkeypatch):
@@ -85,3 +95,14 @@ def test_backend_selection(monkeypatch):
     monkeypatch.delenv("TRITON_INTERPRET")
     with pytest.raises(RuntimeError, match="TRITON_INTERPRET"):
         backend_for("triton", cpu)
+
+
+@pytest.mark.gpu
+def test_compiled_kernels_on_cuda_equal_torch_path():
+    """The real (compiled) Triton kernels on a GPU: a fresh process, since these tests run the interpreter."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    code = (f"import sys; sys.path.insert(0, {here!r}); from test_kernels import model_paths_agree; "
+            "model_paths_agree('cuda', chunk_size=8, shape=(3, 50)); print('ok')")
+    env = {**os.environ, "TRITON_INTERPRET": "0"}
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
+    assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr[-3000:]

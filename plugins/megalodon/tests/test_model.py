@@ -2,14 +2,13 @@
 
 import pytest
 import torch
-from paperloom_megalodon.configuration import PRESETS, MegalodonConfig, preset_config
-from paperloom_megalodon.modeling import MegalodonForCausalLM, build_model
+from paperloom_megalodon.model import PRESETS, MegalodonConfig, MegalodonForCausalLM, preset_config
 from transformers import AutoConfig, AutoModelForCausalLM
 
 
 def tiny(seed=0, **kw):
     torch.manual_seed(seed)
-    return build_model("tiny", vocab_size=40, **kw).eval()
+    return MegalodonForCausalLM(preset_config("tiny", vocab_size=40, **kw)).eval()
 
 
 @pytest.mark.parametrize("seed,chunk,prompt", [(0, 16, 5), (1, 8, 8), (2, 4, 11), (3, 64, 1)])
@@ -88,16 +87,10 @@ def test_loss_backward_reaches_every_parameter_and_ignores_minus_100():
     torch.testing.assert_close(out.loss, ref)
 
 
-def test_builder_drops_unknown_sizes_with_a_warning():
-    with pytest.warns(UserWarning, match="n_embd"):
-        model = build_model("tiny", vocab_size=20, n_embd=99, hidden_size=16, norm_num_groups=4)
-    assert model.config.hidden_size == 16 and not hasattr(model.config, "n_embd")
-
-
 def test_cema_switch_and_swiglu_and_presets():
     assert tiny(use_cema=False).model.layers[0].attn.cema is None
     assert tiny(swiglu=True).model.layers[0].ffn.fc3 is not None
-    big = preset_config("paper_7b", vocab_size=32000)
+    big = preset_config("7b", vocab_size=32000)
     assert (big.num_hidden_layers, big.hidden_size, big.chunk_size, big.cema_ndim) == (32, 4096, 4096, 16)
     assert PRESETS["small"]["chunk_size"] == 2048 and PRESETS["small"]["norm_num_groups"] == 32
     with pytest.raises(ValueError, match="norm_num_groups"):

@@ -2,7 +2,8 @@
 
 import pytest
 import torch
-from paperloom_megalodon.timestep_norm import TimestepNorm, timestep_norm_cumulative, timestep_norm_naive
+from paperloom_megalodon.timestep_norm import TimestepNorm, timestep_norm_cumulative
+from reference import timestep_norm_naive
 
 
 def _inputs(seed, bsz, length, dim, dtype=torch.float64):

@@ -7,7 +7,7 @@ cost of one sync measured directly, and the ratios to plain DPO. Configurations 
 times and the fastest round counts (other processes' load then hits every configuration alike). The sync
 costs one axpy over the parameters, so its overhead per step is sync_time / (tau * step_time).
 
-    python benchmarks/tr_dpo.py [--steps 150] [--rounds 2] [--layers 4] [--width 256] [--device cpu|cuda]
+    python plugins/tr-dpo/benchmarks/tr_dpo.py [--steps 150] [--rounds 2] [--layers 4] [--width 256] [--device cpu|cuda]
 """
 
 from __future__ import annotations
@@ -32,21 +32,25 @@ CONFIGS = [  # name, update, alpha, tau
 
 
 def _child(args: dict, update: str, alpha: float, tau: int, queue: mp.Queue) -> None:
+    from pathlib import Path
+
     import torch
     from datasets import Dataset
+    from paperloom_lm.data import train_tokenizer
     from paperloom_tr_dpo import synthetic
     from paperloom_tr_dpo.config import TrainArgs
     from paperloom_tr_dpo.trainer import align_trainer
     from transformers import TrainerCallback
     from trl.trainer.callbacks import SyncRefModelCallback
 
-    from paperloom.lm import train_tokenizer
-    from paperloom.lm_components import build_gpt2
+    from paperloom.context import Run
 
     torch.set_num_threads(args["threads"])
     tok = train_tokenizer(synthetic.corpus(500), 512)
     torch.manual_seed(0)
-    model = build_gpt2(vocab_size=len(tok), n_layer=args["layers"], n_embd=args["width"], n_head=4, n_positions=64)
+    ctx = Run(out=Path("/tmp/tr-dpo-bench"), plugin="tr-dpo", task="benchmark")
+    model = ctx.build("lm:gpt2", vocab_size=len(tok), n_layer=args["layers"], n_embd=args["width"], n_head=4,
+                      n_positions=64)
     pairs = Dataset.from_list(synthetic.synthetic_pairs(2048, seed=1))
     train = TrainArgs(steps=args["steps"], batch_size=args["batch"], lr=1e-4, max_length=64, save_steps=10**9,
                       log_steps=10**6)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -12,11 +13,17 @@ import torch  # noqa: E402
 torch.set_num_threads(1)  # tiny models: one thread is fastest, and robust on a shared machine
 
 
+def run_ctx(out: str | Path = ".") -> object:
+    """A real run context (what tasks and builders receive), for building components by name."""
+    from paperloom.context import Run
+
+    return Run(out=Path(out), plugin="tr-dpo", task="test")
+
+
 @pytest.fixture(scope="session")
 def tok(tmp_path_factory):
+    from paperloom_lm.data import train_tokenizer
     from paperloom_tr_dpo import synthetic
-
-    from paperloom.lm import train_tokenizer
 
     return train_tokenizer(synthetic.corpus(300), 300, tmp_path_factory.mktemp("tok"))
 
@@ -30,12 +37,8 @@ def pairs():
 
 
 def tiny_policy(tok, seed: int = 0, n_embd: int = 32, n_layer: int = 1):
-    import torch
-
-    from paperloom.lm_components import build_gpt2
-
     torch.manual_seed(seed)
-    return build_gpt2(vocab_size=len(tok), n_layer=n_layer, n_embd=n_embd, n_head=2, n_positions=64)
+    return run_ctx().build("lm:gpt2", vocab_size=len(tok), n_layer=n_layer, n_embd=n_embd, n_head=2, n_positions=64)
 
 
 def tiny_train(steps: int = 3, **kw):

@@ -11,8 +11,21 @@ import math
 import pytest
 import torch
 from conftest import tiny_policy, tiny_train
+from paperloom_tr_dpo.reference_update import sync_schedule
 from paperloom_tr_dpo.trainer import align_trainer
 from transformers import TrainerCallback
+
+from paperloom import UserError
+
+
+def test_sync_schedule_maps_the_paper_updates_onto_trl():
+    assert sync_schedule("soft", 0.6, 512) == (True, 0.6, 1)  # Eq. 5: every step
+    assert sync_schedule("hard", 0.6, 512) == (True, 1.0, 512)  # Eq. 6: a copy every tau steps
+    assert sync_schedule("general", 0.3, 8) == (True, 0.3, 8)
+    assert sync_schedule("none", 0.6, 0) == (False, 0.6, 1)
+    for bad, match in ((("soft", 1.5, 1), "ref.alpha"), (("hard", 1.0, 0), "ref.tau"), (("often", 0.5, 2), "none")):
+        with pytest.raises(UserError, match=match):
+            sync_schedule(*bad)
 
 
 def params(model) -> list[torch.Tensor]:

@@ -29,6 +29,6 @@ class FitConfig:
     dataset: str = option("core:regression", help="dataset component", component="dataset",
                           contract=REGRESSION_PAIRS)
     evaluator: str = option("core:mse", help="evaluator component run on the validation split",
-                            component="evaluator")
+                            component="evaluator", contract=REGRESSOR)
     optim: OptimConfig = option(default_factory=OptimConfig, help="AdamW + warmup/cosine")
     trainer: TrainerConfig = option(default_factory=TrainerConfig, help="Lightning trainer")

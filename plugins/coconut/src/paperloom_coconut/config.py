@@ -1,10 +1,27 @@
-"""Task config schemas (cheap to import: no torch)."""
+"""Task schemas (cheap to import: no torch). Defaults are configs/<task>.yaml, presets configs/<task>/<name>.yaml."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from paperloom.config import option
+from paperloom.contracts import COCO_PANOPTIC, PANOPTIC_SEGMENTATION
+
+METRICS = ("pq", "miou", "ap")
+
+
+def model_field(help: str = "panoptic model component (plugin:name)") -> Any:
+    return option("coconut:baseline", help=help, component="model", contract=PANOPTIC_SEGMENTATION)
+
+
+def dataset_field(help: str = "dataset component (plugin:name), built with the data.* options") -> Any:
+    return option("coconut:panoptic", help=help, component="dataset", contract=COCO_PANOPTIC)
+
+
+def evaluator_field() -> Any:
+    return option("coconut:pq", help="evaluator component (plugin:name): evaluate(model or predictions, data, ctx)",
+                  component="evaluator")
 
 
 @dataclass
@@ -23,28 +40,33 @@ class DataConfig:
 
 @dataclass
 class TrainConfig:
-    data: DataConfig = option(default_factory=lambda: DataConfig(splits=["s"]))
-    model: str = option("coconut:baseline", help="panoptic model component to train", component="model",
-                        contract="panoptic-segmentation")
-    width: int = option(32, help="baseline channel width")
+    """Train a panoptic model (forward(images) -> {sem, center, offset}) with a plain, resumable torch loop."""
+
+    data: DataConfig = option(default_factory=lambda: DataConfig(splits=["s"]), help="the training split(s)")
+    dataset: str = dataset_field()
+    model: str = model_field("panoptic model component to train")
+    model_args: dict[str, Any] = option({"width": 32}, help="keyword arguments for the model builder "
+                                                            "(baseline: width, center_threshold, min_area)")
     steps: int = option(2000, help="optimizer steps")
     batch_size: int = option(8, help="images per step")
     lr: float = option(3e-3, help="AdamW peak learning rate (cosine decay to 0)")
     checkpoint_every: int = option(100, help="write checkpoints/last.pt every N steps (atomically)")
     log_every: int = option(20, help="log losses every N steps")
     num_workers: int = option(0, help="DataLoader worker processes")
-    threads: int = option(0, help="torch CPU threads (0 = torch default)")
 
 
 @dataclass
 class EvaluateConfig:
-    data: DataConfig = option(default_factory=DataConfig)
+    """PQ / mIoU / AP of a prediction folder, or of a model run over the split."""
+
+    data: DataConfig = option(default_factory=DataConfig, help="the ground-truth split(s)")
+    dataset: str = dataset_field()
+    evaluator: str = evaluator_field()
     predictions: str = option("", help="prediction JSON (COCO panoptic format); empty: run the model instead")
     predictions_dir: str = option("", help="folder of predicted id PNGs (with predictions)")
-    model: str = option("coconut:baseline", help="model component used when no predictions are given",
-                        component="model", contract="panoptic-segmentation")
+    model: str = model_field("model component used when no predictions are given")
     checkpoint: str = option("", help="model weights (.pt from coconut:train) when evaluating a model")
-    metrics: list[str] = option(["pq", "miou", "ap"], help="pq and miou are always computed; ap adds mask/box AP")
+    metrics: list[str] = option(list(METRICS), help="pq and miou are always computed; ap adds mask/box AP")
     shard: str = option("0/1", help="evaluate images i, i+n, ... of i/n and write partial.json for `merge`; "
                                     "'auto' reads RANK/WORLD_SIZE or SLURM array variables")
     processes: int = option(2, help="worker processes over images (prediction folders)")
@@ -52,12 +74,16 @@ class EvaluateConfig:
 
 @dataclass
 class MergeConfig:
+    """Combine the partial.json of shard evaluations."""
+
     parts: list[str] = option([], help="partial.json files or run folders of shard evaluations (globs allowed)")
 
 
 @dataclass
 class ConvertConfig:
-    data: DataConfig = option(default_factory=DataConfig)
+    """Panoptic labels to semantic PNGs, a COCO instance JSON or a boxes JSON."""
+
+    data: DataConfig = option(default_factory=DataConfig, help="the split(s) to convert")
     to: str = option("semantic", help="semantic PNGs, instances JSON or boxes JSON",
                      choices=("semantic", "instances", "boxes"))
     output: str = option("", help="output folder (default: the run folder)")
@@ -65,7 +91,10 @@ class ConvertConfig:
 
 @dataclass
 class VisualizeConfig:
-    data: DataConfig = option(default_factory=DataConfig)
+    """Overlays of the labels, and error maps against a prediction folder."""
+
+    data: DataConfig = option(default_factory=DataConfig, help="the split(s) to draw")
+    dataset: str = dataset_field()
     predictions: str = option("", help="prediction JSON for error maps (optional)")
     predictions_dir: str = option("", help="folder of predicted id PNGs")
     images: int = option(8, help="how many images to draw")
@@ -74,13 +103,18 @@ class VisualizeConfig:
 
 @dataclass
 class DemoConfig:
+    """Fine vs coarse labels of the same generated images: train one model on each, score both on fine labels."""
+
+    dataset: str = dataset_field("dataset component (plugin:name) reading the generated splits")
+    model: str = model_field("panoptic model component trained twice (fine and coarse labels)")
+    model_args: dict[str, Any] = option({"width": 12}, help="keyword arguments for the model builder")
+    evaluator: str = evaluator_field()
     n_train: int = option(240, help="generated training images")
     n_val: int = option(60, help="generated validation images (fine labels only)")
     size: int = option(48, help="image side in pixels")
     steps: int = option(300, help="training steps per model (fine and coarse)")
     batch_size: int = option(8, help="images per step")
     lr: float = option(4e-3, help="AdamW peak learning rate")
-    width: int = option(12, help="baseline channel width")
-    threads: int = option(1, help="torch CPU threads (0 = default); 1 avoids OpenMP spin-waits on busy shared cores")
+    checkpoint_every: int = option(50, help="write each stage's checkpoints/last.pt every N steps")
     processes: int = option(2, help="evaluation worker processes")
     visualize: int = option(4, help="overlay / error-map images written per model")

@@ -143,11 +143,9 @@ def convert_index(index, out_dir, to: str, progress=None, limit: int = 0) -> dic
     """Convert a whole `PanopticIndex` (streaming) to semantic PNGs, an instance JSON or a boxes JSON."""
     from pathlib import Path
 
-    from PIL import Image
-
     from paperloom.io import atomic_write_json
 
-    from .panoptic import read_ids
+    from .panoptic import read_ids, save_png
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -165,10 +163,7 @@ def convert_index(index, out_dir, to: str, progress=None, limit: int = 0) -> dic
         if to == "semantic":
             sem = semantic_map(ids, rec["segments_info"], cat_index, where)
             void += int((sem == IGNORE).sum())
-            name = Path(rec["png"]).with_suffix(".png").name
-            tmp = out_dir / f".{name}.tmp.png"
-            Image.fromarray(sem).save(tmp)
-            tmp.replace(out_dir / name)
+            save_png(sem, out_dir / Path(rec["png"]).with_suffix(".png").name)
         else:
             anns.extend(instance_annotations(ids, rec["segments_info"], index.categories, rec["image_id"], where,
                                              with_masks=to == "instances"))

@@ -14,7 +14,7 @@ import torch
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from paperloom.errors import UserError
+from paperloom import UserError
 
 from .panoptic import PanopticIndex, check_present, label_map, read_ids, resolve_split
 
@@ -130,14 +130,6 @@ def _boxes(masks: torch.Tensor) -> torch.Tensor:
     b = masks_to_boxes(masks)
     b[:, 2:] += 1  # pixel extents: x2 = last column + 1 (COCO w = x2 - x1, no +1)
     return b
-
-
-def build_dataset(root: str = "", splits: list | tuple = ("val",), json: str = "", png_dir: str = "",
-                  image_dir: str = "", cache_dir: str = "", train: bool = False, size: int = 0,
-                  limit: int = 0) -> PanopticDataset:
-    """The ``coconut:panoptic`` dataset component."""
-    return PanopticDataset(open_splits(root, splits, json, png_dir, image_dir, cache_dir), make_transforms(train, size),
-                           limit)
 
 
 def collate(batch: list[dict]) -> list[dict]:

@@ -9,6 +9,8 @@ evaluator here reads it like a prediction folder.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -16,6 +18,15 @@ from torch import nn
 from torchvision.ops.misc import Conv2dNormActivation
 
 from .categories import COCO_PANOPTIC_CATEGORIES
+
+
+@dataclass
+class BaselineConfig:
+    """Sizes and post-processing thresholds of `PanopticBaseline` (saved with its checkpoints)."""
+
+    width: int = 32  # channels at full resolution; 2w at 1/2, 4w at 1/4
+    center_threshold: float = 0.2  # a center-heatmap peak below this starts no instance
+    min_area: int = 4  # segments of fewer pixels are dropped
 
 
 def _block(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> nn.Sequential:
@@ -26,15 +37,14 @@ def _block(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> nn.Sequen
 class PanopticBaseline(nn.Module):
     """Encoder (1, 1/2, 1/4 resolution) + U-Net decoder; heads: semantic (C), center (1), offset (2)."""
 
-    def __init__(self, categories: list[dict] | None = None, width: int = 32, center_threshold: float = 0.2,
-                 min_area: int = 4) -> None:
+    def __init__(self, categories: list[dict] | None = None, config: BaselineConfig | None = None) -> None:
         super().__init__()
         cats = sorted(categories or COCO_PANOPTIC_CATEGORIES, key=lambda c: c["id"])
         self.categories = [{"id": int(c["id"]), "name": c.get("name", ""), "isthing": int(c.get("isthing", 0))}
                            for c in cats]
         self.register_buffer("isthing", torch.tensor([c["isthing"] for c in self.categories], dtype=torch.bool))
-        self.config = {"width": width, "center_threshold": center_threshold, "min_area": min_area}
-        w = width
+        self.config = config or BaselineConfig()
+        w = self.config.width
         self.stem = Conv2dNormActivation(3, w, 3)  # full resolution, one conv: cheap on 3 channels
         self.enc2 = _block(w, 2 * w, stride=2)
         self.enc3 = _block(2 * w, 4 * w, stride=2)
@@ -73,7 +83,7 @@ class PanopticBaseline(nn.Module):
         ids = torch.zeros(h, w, dtype=torch.int64)
         segs: list[dict] = []
         thing_px = self.isthing[sem]
-        peaks = (center == F.max_pool2d(center[None, None], 5, 1, 2)[0, 0]) & (center > self.config["center_threshold"])
+        peaks = (center == F.max_pool2d(center[None, None], 5, 1, 2)[0, 0]) & (center > self.config.center_threshold)
         py, px = torch.nonzero(peaks, as_tuple=True)
         if len(py) and thing_px.any():
             order = center[py, px].argsort(descending=True)[:100]
@@ -85,7 +95,7 @@ class PanopticBaseline(nn.Module):
             inst = d.argmin(0)  # (H, W) nearest center
             for k in range(len(cy)):
                 m = thing_px & (inst == k)
-                if int(m.sum()) < self.config["min_area"]:
+                if int(m.sum()) < self.config.min_area:
                     continue
                 cls = int(torch.bincount(sem[m], minlength=len(self.categories)).argmax())
                 if not self.isthing[cls]:
@@ -96,7 +106,7 @@ class PanopticBaseline(nn.Module):
                 segs.append({"id": sid, "category_id": self.categories[cls]["id"], "iscrowd": 0, "score": score})
         for cls in torch.unique(sem[~thing_px]).tolist():
             m = (sem == cls) & ~thing_px
-            if int(m.sum()) < self.config["min_area"]:
+            if int(m.sum()) < self.config.min_area:
                 continue
             sid = len(segs) + 1
             ids[m] = sid
@@ -108,29 +118,6 @@ class PanopticBaseline(nn.Module):
             s["isthing"] = int(self.isthing[[c["id"] for c in self.categories].index(s["category_id"])])
             s["area"] = int(counts[s["id"]])
         return ids_np, [s for s in segs if s["area"] > 0]
-
-
-def build_baseline(categories: list[dict] | None = None, width: int = 32, center_threshold: float = 0.2,
-                   min_area: int = 4, checkpoint: str = "") -> PanopticBaseline:
-    """The ``coconut:baseline`` model component; ``checkpoint`` loads weights saved by the train task."""
-    if checkpoint:
-        return load_checkpoint(checkpoint)
-    return PanopticBaseline(categories, width, center_threshold, min_area)
-
-
-def load_checkpoint(path: str) -> PanopticBaseline:
-    from pathlib import Path
-
-    from paperloom.errors import UserError
-
-    if not Path(path).is_file():
-        raise UserError(f"checkpoint {path} does not exist; pass a .pt file written by coconut:train")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if "model" not in state or "categories" not in state:
-        raise UserError(f"{path} is not a coconut baseline checkpoint (needs 'model' and 'categories')")
-    model = PanopticBaseline(state["categories"], **state["model_config"])
-    model.load_state_dict(state["model"])
-    return model
 
 
 # --------------------------------------------------------------------------- training targets

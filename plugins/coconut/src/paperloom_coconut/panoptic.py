@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from paperloom.errors import UserError
+from paperloom import UserError
 
 VOID = 0
 OFFSET = 256 * 256 * 256
@@ -72,15 +72,21 @@ def read_ids(path: str | Path) -> np.ndarray:
     return words & np.uint32(0xFFFFFF)  # drop alpha: the same as rgb2id, without per-channel passes
 
 
-def write_ids(path: str | Path, ids: np.ndarray) -> None:
-    """Write ids as an RGB PNG atomically (temp file + rename)."""
+def save_png(image, path: str | Path) -> Path:
+    """Save a PIL image (or an HxW / HxWx3 uint8 array) as PNG via a temp file + rename: never half a file."""
     from PIL import Image
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp.png")
-    Image.fromarray(id2rgb(ids)).save(tmp)
+    (image if isinstance(image, Image.Image) else Image.fromarray(image)).save(tmp)
     os.replace(tmp, path)
+    return path
+
+
+def write_ids(path: str | Path, ids: np.ndarray) -> None:
+    """Write ids as an RGB PNG atomically."""
+    save_png(id2rgb(ids), path)
 
 
 def resolve_split(root: str | Path, split: str) -> tuple[Path, Path, list[Path]]:

@@ -1,10 +1,12 @@
-"""Declarations only: importing this module stays cheap (no torch)."""
+"""Declarations of the `coconut` plugin (no heavy imports: `core list` imports this module)."""
 
 from __future__ import annotations
 
 from paperloom import Check, Component, PluginInfo, Requirements, Task, hookimpl
+from paperloom.contracts import COCO_PANOPTIC, PANOPTIC_SEGMENTATION
 
-P = "paperloom_coconut"
+PKG = "paperloom_coconut"
+DATA_SMOKE = {"data.limit": 4}
 
 
 @hookimpl
@@ -21,38 +23,39 @@ def paperloom_plugin() -> PluginInfo:
 @hookimpl
 def paperloom_components() -> list[Component]:
     return [
-        Component("panoptic", "dataset", f"{P}.data:build_dataset",
+        Component("panoptic", "dataset", f"{PKG}.components:build_panoptic",
                   "a COCONut split (or merged splits) in COCO panoptic format, lazily indexed",
-                  produces=("coco-panoptic",)),
-        Component("baseline", "model", f"{P}.model:build_baseline",
-                  "small semantic + center + offset network with panoptic post-processing (random init)",
-                  produces=("panoptic-segmentation",)),
-        Component("pq", "evaluator", f"{P}.tasks:build_evaluator",
+                  produces=(COCO_PANOPTIC,)),
+        Component("baseline", "model", f"{PKG}.components:build_baseline",
+                  "small semantic + center + offset network with panoptic post-processing (random init, or "
+                  "checkpoint=.pt from coconut:train)", produces=(PANOPTIC_SEGMENTATION,)),
+        Component("pq", "evaluator", f"{PKG}.components:build_pq",
                   "PQ/SQ/RQ (panopticapi semantics), mIoU, mask/box AP (COCOeval) of a model or prediction folder",
-                  consumes=("panoptic-segmentation", "coco-panoptic")),
+                  consumes=(PANOPTIC_SEGMENTATION, COCO_PANOPTIC)),
     ]
 
 
 @hookimpl
 def paperloom_tasks() -> list[Task]:
-    data_smoke = {"data.limit": 4}
+    claims = (Check("fine_pq", ">", other="coarse_pq", summary="better labels give better PQ"),
+              Check("fine_ap", ">", other="coarse_ap", summary="... and mask AP"),
+              Check("fine_miou", ">", other="coarse_miou", summary="... and mIoU"))
     return [
-        Task("demo", f"{P}.tasks:demo", f"{P}.config:DemoConfig", config="configs/demo.yaml",
+        Task("demo", f"{PKG}.demo:demo", f"{PKG}.config:DemoConfig",
              summary="fine vs coarse labels on a generated COCONut-format set: train the baseline on each, compare",
-             smoke={"n_train": 16, "n_val": 6, "steps": 3, "batch_size": 4, "width": 8, "processes": 1, "visualize": 1},
-             verify=(Check("fine_pq", ">", other="coarse_pq", summary="better labels give better PQ"),
-                     Check("fine_ap", ">", other="coarse_ap", summary="... and mask AP"),
-                     Check("fine_miou", ">", other="coarse_miou", summary="... and mIoU"))),
-        Task("train", f"{P}.tasks:train", f"{P}.config:TrainConfig", config="configs/train.yaml",
+             smoke={"n_train": 16, "n_val": 6, "steps": 3, "batch_size": 4, "model_args": {"width": 8},
+                    "processes": 1, "visualize": 1},
+             verify=claims),
+        Task("train", f"{PKG}.tasks:train", f"{PKG}.config:TrainConfig",
              summary="train the baseline on any COCONut-format split (resumable)",
-             smoke={"steps": 2, "batch_size": 2, "width": 8, **data_smoke}),
-        Task("evaluate", f"{P}.tasks:evaluate", f"{P}.config:EvaluateConfig", config="configs/evaluate.yaml",
-             summary="PQ / mIoU / AP of a prediction folder or a model; shardable (shard=i/n)", smoke=data_smoke),
-        Task("merge", f"{P}.tasks:merge", f"{P}.config:MergeConfig", config="configs/merge.yaml",
+             smoke={"steps": 2, "batch_size": 2, "model_args": {"width": 8}, **DATA_SMOKE}),
+        Task("evaluate", f"{PKG}.tasks:evaluate", f"{PKG}.config:EvaluateConfig",
+             summary="PQ / mIoU / AP of a prediction folder or a model; shardable (shard=i/n)", smoke=DATA_SMOKE),
+        Task("merge", f"{PKG}.tasks:merge", f"{PKG}.config:MergeConfig",
              summary="combine shard partial results exactly into the final metrics"),
-        Task("convert", f"{P}.tasks:convert", f"{P}.config:ConvertConfig", config="configs/convert.yaml",
-             summary="panoptic -> semantic PNGs, COCO instance JSON or boxes", smoke=data_smoke),
-        Task("visualize", f"{P}.tasks:visualize_task", f"{P}.config:VisualizeConfig", config="configs/visualize.yaml",
+        Task("convert", f"{PKG}.tasks:convert", f"{PKG}.config:ConvertConfig",
+             summary="panoptic -> semantic PNGs, COCO instance JSON or boxes", smoke=DATA_SMOKE),
+        Task("visualize", f"{PKG}.tasks:visualize", f"{PKG}.config:VisualizeConfig",
              summary="overlay PNGs of masks, and error maps against a prediction folder",
-             smoke={"images": 1, **data_smoke}),
+             smoke={"images": 1, **DATA_SMOKE}),
     ]

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from paperloom.errors import UserError
+from paperloom import UserError
 
 from .panoptic import label_map, read_ids
 

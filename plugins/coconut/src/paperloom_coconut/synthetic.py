@@ -13,12 +13,13 @@ import json
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 from skimage.draw import disk, polygon
 from skimage.measure import approximate_polygon, find_contours
 
+from paperloom.io import atomic_write_text
+
 from .categories import by_name
-from .panoptic import write_ids
+from .panoptic import save_png, write_ids
 
 CATS = by_name("person", "car", "sports ball", "donut", "road", "sky-other-merged", "grass-merged")
 PERSON, CAR, BALL, DONUT, ROAD, SKY, GRASS = (c["id"] for c in CATS)
@@ -165,15 +166,13 @@ def write_split(root: Path, split: str, items: list[tuple[int, np.ndarray | None
     for image_id, img, ids, segs in items:
         name = f"{image_id:012d}"
         if img is not None:
-            (root / f"{split}2017").mkdir(parents=True, exist_ok=True)
-            Image.fromarray(img).save(root / f"{split}2017" / f"{name}.png")
+            save_png(img, root / f"{split}2017" / f"{name}.png")
         write_ids(root / f"panoptic_{split}2017" / f"{name}.png", ids)
         images.append({"id": image_id, "file_name": f"{name}.png", "height": int(ids.shape[0]),
                        "width": int(ids.shape[1])})
         anns.append({"image_id": image_id, "file_name": f"{name}.png", "segments_info": segs})
-    (root / "annotations").mkdir(parents=True, exist_ok=True)
-    (root / "annotations" / f"panoptic_{split}2017.json").write_text(
-        json.dumps({"images": images, "annotations": anns, "categories": CATS}))
+    atomic_write_text(root / "annotations" / f"panoptic_{split}2017.json",
+                      json.dumps({"images": images, "annotations": anns, "categories": CATS}))
 
 
 def generate(out: str | Path, n_train: int = 240, n_val: int = 60, size: int = 64, seed: int = 0) -> dict[str, Path]:

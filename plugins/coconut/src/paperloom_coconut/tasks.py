@@ -1,99 +1,145 @@
-"""Task functions (``core run coconut:<task>``) and the ``coconut:pq`` evaluator component."""
+"""Task functions (``core run coconut:<task>``) and the plain torch training loop they share with the demo.
+
+Any model with ``forward(images) -> {sem, center, offset}`` and a ``categories`` list trains here; any model
+with ``predict_panoptic(images) -> [(ids, segments_info)]`` is evaluated by the ``coconut:pq`` evaluator.
+"""
 
 from __future__ import annotations
 
 import glob
+import math
 from pathlib import Path
 from typing import Any
 
-from paperloom.errors import UserError
-from paperloom.io import atomic_write_json, atomic_write_text, read_json
+from paperloom import UserError
+from paperloom.io import atomic_write_json, read_json
 
-from .config import ConvertConfig, DataConfig, DemoConfig, EvaluateConfig, MergeConfig, TrainConfig, VisualizeConfig
-
-
-def _indexes(d: DataConfig):
-    from .data import open_splits
-
-    return open_splits(d.root, d.splits, d.json, d.png_dir, d.image_dir, d.cache_dir)
+from .config import ConvertConfig, DataConfig, EvaluateConfig, MergeConfig, TrainConfig, VisualizeConfig
 
 
-def _dataset(d: DataConfig, train: bool = False):
-    from .data import PanopticDataset, make_transforms
-
-    return PanopticDataset(_indexes(d), make_transforms(train, d.size if train else 0), d.limit)
-
-
-def _threads(n: int) -> None:
-    if n > 0:
-        import torch
-
-        torch.set_num_threads(n)
+def data_args(d: DataConfig, train: bool = False) -> dict[str, Any]:
+    """The dataset component's keyword arguments from the data.* options (resize and flips for training only)."""
+    return {"root": d.root, "splits": d.splits, "json": d.json, "png_dir": d.png_dir, "image_dir": d.image_dir,
+            "cache_dir": d.cache_dir, "limit": d.limit, "train": train, "size": d.size if train else 0}
 
 
-class _Subset:
-    """Images i of a dataset with i % n == k (a shard), keeping `raw` and `categories`."""
-
-    def __init__(self, data, keep: list[int]) -> None:
-        self.data, self.keep, self.categories = data, keep, data.categories
-
-    def __len__(self) -> int:
-        return len(self.keep)
-
-    def raw(self, i: int):
-        return self.data.raw(self.keep[i])
+# --------------------------------------------------------------------------- training
 
 
-# --------------------------------------------------------------------------- evaluator component
+def _batches(dataset, batch_size: int, seed: int, num_workers: int = 0):
+    import torch
+
+    from .data import collate
+
+    g = torch.Generator().manual_seed(seed)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True,
+                                         drop_last=len(dataset) > batch_size, collate_fn=collate, generator=g,
+                                         num_workers=num_workers)
+    while True:
+        yield from loader
 
 
-def evaluate_any(model_or_predictions: Any, data, ctx=None, *, want_ap: bool = True, processes: int = 1,
-                 shard: tuple[int, int] = (0, 1)):
-    """Accumulator for a model (``predict_panoptic``) or a prediction folder (path, or (json, png_dir))."""
-    from .pq import evaluate_folder, load_predictions
+def train_model(model, dataset, ctx, *, steps: int, batch_size: int, lr: float, checkpoint_every: int = 50,
+                log_every: int = 10, num_workers: int = 0) -> dict[str, float]:
+    """`steps` AdamW steps with cosine decay; ``ctx.checkpoint_dir/last.pt`` is written every `checkpoint_every`
+    steps and continued from under --resume (a `Stage` gives each training its own)."""
+    import torch
 
-    if hasattr(model_or_predictions, "predict_panoptic"):
-        from .train import evaluate_model
+    from paperloom.checkpoint import Checkpoint
 
-        sub = _Subset(data, [i for i in range(len(data)) if i % shard[1] == shard[0]])
-        acc = evaluate_model(model_or_predictions, sub, ctx, want_ap, getattr(ctx, "device", "cpu"))
-        acc.shards = [[shard[0], shard[1], len(data)]]
-        return acc
-    if isinstance(model_or_predictions, (str, Path)):
-        folder = Path(model_or_predictions)
-        js, png = folder / "panoptic_pred.json", folder / "panoptic_pred"
-    else:
-        js, png = model_or_predictions
-    preds = load_predictions(str(js), str(png))
-    total = None
-    for ix in data.indexes:
-        acc = evaluate_folder(ix, preds, str(png), processes=processes, shard=shard, want_ap=want_ap,
-                              limit=data.limit, progress=getattr(ctx, "progress", None))
-        total = acc if total is None else (total.merge(acc) or total)
-    total.shards = [[shard[0], shard[1], len(data)]]
-    return total
+    from .components import checkpoint_extra
+    from .model import loss_fn, targets
+
+    if len(dataset) == 0:
+        raise UserError("the training split holds no images; check data.root / data.splits / data.json")
+    cat_index = {c["id"]: i for i, c in enumerate(model.categories)}
+    missing = sorted({c["id"] for c in dataset.categories} - set(cat_index))
+    if missing:
+        raise UserError(f"the dataset has category ids {missing[:5]} that the model does not know; build the model "
+                        "with the dataset's categories")
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / max(1, steps))))
+    ckpt = Checkpoint(ctx, "last")
+    step = ckpt.restore(model, opt, sched)
+    model.to(ctx.device).train()
+    batches = _batches(dataset, batch_size, ctx.seed + step, num_workers)
+    first = last = None
+    while step < steps:
+        batch = next(batches)
+        x = torch.stack([b["image"].float() / 255 for b in batch]).to(ctx.device)
+        tg = [targets(b, cat_index) for b in batch]
+        tgt = {k: torch.stack([t[k] for t in tg]).to(ctx.device) for k in tg[0]}
+        loss, parts = loss_fn(model(x), tgt)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        opt.step()
+        sched.step()
+        step += 1
+        first = parts["loss"] if first is None else first
+        last = parts["loss"]
+        if step % log_every == 0 or step == steps:
+            ctx.log_metrics(parts, step=step)
+        if step % checkpoint_every == 0 or step == steps:
+            ckpt.save(step, model, opt, sched, **checkpoint_extra(model))
+    model.eval()
+    out = {"steps": float(step)}
+    if first is not None:
+        out.update({"first_loss": first, "final_loss": last})
+    return out
 
 
-def build_evaluator(metrics: list | tuple = ("pq", "miou", "ap"), processes: int = 1):
-    """The ``coconut:pq`` evaluator: ``evaluate(model_or_predictions, data, ctx=None) -> metrics``."""
+# --------------------------------------------------------------------------- results
 
-    def evaluate(model_or_predictions, data, ctx=None) -> dict[str, float]:
-        acc = evaluate_any(model_or_predictions, data, ctx, want_ap="ap" in metrics, processes=processes)
-        return acc.metrics()
 
-    return evaluate
+def predict_to_folder(model, dataset, out_dir: Path, device: str = "cpu") -> tuple[Path, Path]:
+    """Run `model.predict_panoptic` over a dataset, one image at a time (sizes may differ), and write a COCO
+    panoptic prediction folder: (panoptic_pred.json, panoptic_pred/)."""
+    import torch
+
+    from .panoptic import write_ids
+
+    out_dir = Path(out_dir)
+    png_dir = out_dir / "panoptic_pred"
+    png_dir.mkdir(parents=True, exist_ok=True)
+    anns = []
+    model.to(device).eval()
+    with torch.no_grad():
+        for i in range(len(dataset)):
+            img, _ids, rec = dataset.raw(i)
+            x = torch.from_numpy(img).permute(2, 0, 1)[None].float().div(255).to(device)
+            pred_ids, segs = model.predict_panoptic(x)[0]
+            name = Path(rec["png"]).name
+            write_ids(png_dir / name, pred_ids)
+            anns.append({"image_id": rec["image_id"], "file_name": name, "segments_info": segs})
+    js = out_dir / "panoptic_pred.json"
+    atomic_write_json(js, {"annotations": anns, "categories": model.categories})
+    return js, png_dir
+
+
+def write_results(out: Path, acc, prefix: str = "") -> dict[str, float]:
+    """Flat metrics, and <prefix>per_class.json (per-category PQ/SQ/RQ, TP/FP/FN)."""
+    per = acc.pq_per_class()
+    atomic_write_json(Path(out) / f"{prefix}per_class.json", {str(k): v for k, v in per.items()})
+    return {f"{prefix}{k}": v for k, v in acc.metrics().items()}
+
+
+def score(evaluate, source, data, ctx, prefix: str = "") -> dict[str, float]:
+    """`evaluate(source, data, ctx)` with `prefix` on each metric; an evaluator with `accumulate` (coconut:pq)
+    also writes its per-class table."""
+    if hasattr(evaluate, "accumulate"):
+        return write_results(ctx.out, evaluate.accumulate(source, data, ctx), prefix)
+    return {f"{prefix}{k}": float(v) for k, v in evaluate(source, data, ctx).items()}
 
 
 # --------------------------------------------------------------------------- tasks
 
 
 def train(cfg: TrainConfig, ctx) -> dict[str, float]:
-    from .train import train_model
-
-    _threads(cfg.threads)
-    data = _dataset(cfg.data, train=True)
-    model = ctx.build(cfg.model, categories=data.categories, width=cfg.width)
-    out = train_model(model, data, ctx, steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr, name="last",
+    data = ctx.build(cfg.dataset, **data_args(cfg.data, train=True))
+    model = ctx.build(cfg.model, categories=data.categories, **cfg.model_args)
+    out = train_model(model, data, ctx, steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr,
                       checkpoint_every=cfg.checkpoint_every, log_every=cfg.log_every, num_workers=cfg.num_workers)
     ctx.log.info(f"weights: {Path(ctx.checkpoint_dir) / 'last.pt'} (evaluate with --set checkpoint=...)")
     return out
@@ -101,13 +147,10 @@ def train(cfg: TrainConfig, ctx) -> dict[str, float]:
 
 def evaluate(cfg: EvaluateConfig, ctx) -> dict[str, float]:
     from .pq import parse_shard
-    from .train import write_results
 
-    bad = [m for m in cfg.metrics if m not in ("pq", "miou", "ap")]
-    if bad:
-        raise UserError(f"metrics: {bad[0]!r} is not valid; expected pq, miou, ap")
     shard = parse_shard(cfg.shard)
-    data = _dataset(cfg.data)
+    data = ctx.build(cfg.dataset, **data_args(cfg.data))
+    evaluator = ctx.build(cfg.evaluator, metrics=cfg.metrics, processes=cfg.processes, shard=shard)
     if cfg.predictions:
         if not cfg.predictions_dir:
             raise UserError("predictions is set but predictions_dir is empty; set the folder of predicted PNGs")
@@ -117,7 +160,9 @@ def evaluate(cfg: EvaluateConfig, ctx) -> dict[str, float]:
         source = ctx.build(cfg.model, **kwargs)
         if not cfg.checkpoint:
             ctx.log.warning("no checkpoint given: evaluating a randomly initialised model")
-    acc = evaluate_any(source, data, ctx, want_ap="ap" in cfg.metrics, processes=cfg.processes, shard=shard)
+    if not hasattr(evaluator, "accumulate"):  # another plugin's evaluator: its metrics, no shard files
+        return score(evaluator, source, data, ctx)
+    acc = evaluator.accumulate(source, data, ctx)
     atomic_write_json(ctx.out / "partial.json", acc.to_json())
     if shard[1] > 1:
         ctx.log.info(f"shard {shard[0]}/{shard[1]}: {acc.n_images} images -> {ctx.out / 'partial.json'}; "
@@ -127,7 +172,6 @@ def evaluate(cfg: EvaluateConfig, ctx) -> dict[str, float]:
 
 def merge(cfg: MergeConfig, ctx) -> dict[str, float]:
     from .pq import Accumulator
-    from .train import write_results
 
     files: list[Path] = []
     for part in cfg.parts:
@@ -157,89 +201,25 @@ def merge(cfg: MergeConfig, ctx) -> dict[str, float]:
 
 def convert(cfg: ConvertConfig, ctx) -> dict[str, float]:
     from .convert import convert_index
+    from .data import open_splits
 
+    d = cfg.data
     out = Path(cfg.output) if cfg.output else ctx.out / cfg.to
     result: dict[str, float] = {}
-    for ix in _indexes(cfg.data):
-        sub = out / ix.name if len(cfg.data.splits) > 1 and not cfg.data.json else out
-        for k, v in convert_index(ix, sub, cfg.to, getattr(ctx, "progress", None), cfg.data.limit).items():
+    for ix in open_splits(d.root, d.splits, d.json, d.png_dir, d.image_dir, d.cache_dir):
+        sub = out / ix.name if len(d.splits) > 1 and not d.json else out
+        for k, v in convert_index(ix, sub, cfg.to, ctx.progress, d.limit).items():
             result[k] = result.get(k, 0.0) + v
     ctx.log.info(f"wrote {cfg.to} labels to {out}")
     return result
 
 
-def visualize_task(cfg: VisualizeConfig, ctx) -> dict[str, float]:
+def visualize(cfg: VisualizeConfig, ctx) -> dict[str, float]:
     from .pq import load_predictions
-    from .visualize import visualize
+    from .visualize import visualize as draw
 
-    data = _dataset(cfg.data)
+    data = ctx.build(cfg.dataset, **data_args(cfg.data))
     preds = load_predictions(cfg.predictions, cfg.predictions_dir) if cfg.predictions else None
-    out = visualize(data, ctx.out, cfg.images, preds, cfg.predictions_dir, cfg.alpha)
+    out = draw(data, ctx.out, cfg.images, preds, cfg.predictions_dir, cfg.alpha)
     ctx.log.info(f"overlays in {ctx.out / 'overlays'}" + (f", error maps in {ctx.out / 'errors'}" if preds else ""))
     return out
-
-
-# --------------------------------------------------------------------------- demo
-
-
-def demo(cfg: DemoConfig, ctx) -> dict[str, float]:
-    """Generate fine + coarse labels, train the baseline on each, evaluate both on the fine val labels."""
-    from .data import build_dataset
-    from .model import build_baseline
-    from .pq import evaluate_folder, load_predictions
-    from .synth import CATS, generate
-    from .train import predict_to_folder, table, train_model, write_results
-    from .visualize import visualize
-
-    _threads(cfg.threads)
-    paths = generate(ctx.out / "data", cfg.n_train, cfg.n_val, cfg.size, ctx.seed)
-    val = build_dataset(root=str(paths["fine"]), splits=["relabeled-val"])
-    results: dict[str, float] = {}
-    rows = {}
-    for label in ("fine", "coarse"):
-        train_data = build_dataset(root=str(paths[label]), splits=["s"], image_dir=str(paths["fine"] / "train2017"),
-                                   train=True)
-        model = build_baseline(CATS, width=cfg.width)
-        results.update(train_model(model, train_data, ctx, steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr,
-                                   name=label, checkpoint_every=50, log_every=10, prefix=f"{label}_"))
-        js, png = predict_to_folder(model, val, ctx.out / f"pred_{label}", device=ctx.device)
-        acc = evaluate_folder(val.indexes[0], load_predictions(str(js), str(png)), str(png), processes=cfg.processes)
-        m = write_results(ctx.out, acc, prefix=f"{label}_")
-        results.update(m)
-        rows[f"{label} labels"] = {k[len(label) + 1:]: v for k, v in m.items()}
-        if cfg.visualize:
-            visualize(val, ctx.out / f"vis_{label}", cfg.visualize, load_predictions(str(js), str(png)), str(png))
-    # sanity: ground truth evaluated as a prediction scores 1 everywhere
-    gt = val.indexes[0]
-    gt_acc = evaluate_folder(gt, load_predictions(str(gt.json_path), str(gt.png_dir)), str(gt.png_dir), processes=1)
-    gm = gt_acc.metrics()
-    results.update({"gt_as_pred_pq": gm["pq"], "gt_as_pred_ap": gm["ap"], "gt_as_pred_miou": gm["miou"]})
-    keys = ["pq", "sq", "rq", "pq_th", "pq_st", "ap", "ap50", "box_ap", "miou"]
-    text = table(rows, keys)
-    atomic_write_text(ctx.out / "fine_vs_coarse.md", text + "\n")
-    ctx.log.info("evaluated on the fine validation labels (values in %):\n" + text)
-    _plot(rows, keys, ctx.out / "fine_vs_coarse.png")
-    return results
-
-
-def _plot(rows: dict, keys: list[str], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    fig, ax = plt.subplots(figsize=(8, 3.5))
-    x = np.arange(len(keys))
-    for k, (name, r) in enumerate(rows.items()):
-        ax.bar(x + (k - 0.5) * 0.38, [100 * r.get(m, 0) for m in keys], 0.38, label=name)
-    ax.set_xticks(x, keys)
-    ax.set_ylabel("%")
-    ax.set_title("COCONut demo: baseline trained on fine vs coarse labels, evaluated on fine labels")
-    ax.legend()
-    ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    tmp.replace(path)

@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from .categories import color_of
-from .panoptic import label_map
+from .panoptic import label_map, save_png
 from .pq import Categories, image_stats
 
 ERROR_COLORS = {"tp": (40, 200, 70), "fn": (230, 40, 40), "fp": (40, 110, 240), "void": (128, 128, 128)}
@@ -80,13 +80,6 @@ def error_map(img: np.ndarray, gt_ids, gt_segs, pred_ids, pred_segs, categories:
     pil = Image.fromarray(out.clip(0, 255).astype(np.uint8))
     ImageDraw.Draw(pil).text((3, 3), f"TP {counts['tp']}  FP {counts['fp']}  FN {counts['fn']}", fill=(255, 255, 255))
     return pil, counts
-
-
-def save_png(pil: Image.Image, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    pil.save(tmp)
-    tmp.replace(path)
 
 
 def visualize(dataset, out_dir: Path, n: int = 8, predictions: dict | None = None, pred_dir: str = "",

@@ -1,16 +1,21 @@
 """Typed config schemas of the Inheritune tasks (cheap to import: no torch).
 
-`configs/*.yaml` are instances of these; `configs/paper.yaml` holds the paper's values with
-their source quoted.
+`configs/<task>.yaml` are instances of these; `configs/pretrain/paper.yaml` holds the paper's values
+with their source quoted. `pretrain` is the shared recipe of the `lm` plugin, so its schema is lm's.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
+
+from paperloom_lm.config import PretrainConfig, TextDataConfig, model_field
 
 from paperloom.config import option
-from paperloom.schemas import OptimConfig, TextDataConfig, TrainerConfig
+from paperloom.contracts import CAUSAL_LM
+from paperloom.schemas import OptimConfig, TrainerConfig
+
+__all__ = ["DemoConfig", "InheritConfig", "InheritSpec", "PretrainConfig"]
 
 
 @dataclass
@@ -28,50 +33,26 @@ class InheritSpec:
     trust_remote_code: bool = option(False, help="allow checkpoint folders whose config.json names custom code")
 
 
-def _model_field(default: str, what: str) -> Any:
-    return option(default, component="model", contract="causal-lm",
-                  help=f"{what}: a local HF checkpoint folder or a causal-lm component (plugin:name)")
-
-
 @dataclass
 class InheritConfig:
-    reference: str = _model_field("core:gpt2", "the reference (large) LM")
+    """Make the k-block student of a reference and save it as a Hugging Face checkpoint folder."""
+
+    reference: str = model_field("lm:gpt2", "the reference (large) LM")
     reference_args: dict[str, Any] = option({}, help="builder arguments when `reference` is a component (sizes)")
     inherit: InheritSpec = option(default_factory=InheritSpec, help="what the student inherits")
     out: str = option("", help="folder to save the student in (default: <run>/student); must be empty or absent")
 
 
 @dataclass
-class TrainConfig:
-    model: str = _model_field("core:gpt2", "the model to pre-train (e.g. the student folder inheritune:inherit saved)")
-    model_args: dict[str, Any] = option({}, help="builder arguments when `model` is a component (sizes)")
-    data: TextDataConfig = option(default_factory=TextDataConfig, help="text (data.train_fraction is a data budget)")
-    budget_tokens: int = option(0, help="train on only the first N tokens of the training split (0 = train_fraction)")
-    optim: OptimConfig = option(default_factory=OptimConfig, help="AdamW + warmup/cosine (paper: 2e-4 -> 1e-5)")
-    trainer: TrainerConfig = option(default_factory=TrainerConfig, help="Lightning trainer")
-    export: bool = option(True, help="save the trained model (safetensors) and tokenizer in <run>/model")
-
-
-@dataclass
-class EvaluateConfig:
-    model: str = _model_field("core:gpt2", "the model to evaluate")
-    model_args: dict[str, Any] = option({}, help="builder arguments when `model` is a component (sizes)")
-    data: TextDataConfig = option(default_factory=TextDataConfig, help="held-out text")
-    split: Literal["val", "all"] = option("val", help="'val' = the held-out split `train` used (same seed); "
-                                                      "'all' = every block of data.source")
-    batch_size: int = option(16, help="evaluation batch size")
-    mc_file: str = option("", help="optional JSONL of multiple-choice rows {question, choices, answer}")
-    mc_format: Literal["continuation", "letters"] = option(
-        "continuation", help="'continuation': score each choice's text after the question; "
-                             "'letters': MMLU-style ' A'/' B' after a prompt listing the choices")
-    mc_limit: int = option(0, help="score only the first N questions (0 = all)")
-
-
-@dataclass
 class DemoConfig:
-    model: str = _model_field("core:gpt2", "the reference architecture (trained from scratch by the demo)")
+    """Reference trained on all the data -> inherited vs random-init students on a subset, several seeds."""
+
+    model: str = model_field("lm:gpt2", "the reference architecture (trained from scratch by the demo)")
     model_args: dict[str, Any] = option({"n_layer": 8, "n_embd": 64, "n_head": 2, "n_positions": 64},
                                         help="reference builder arguments (8 blocks)")
+    student: str = option("inheritune:student", component="model", contract=CAUSAL_LM,
+                          help="the student builder: called with reference=<the saved reference folder>, the "
+                               "`inherit` fields and seed; random_init=true for the baseline")
     data: TextDataConfig = option(default_factory=TextDataConfig, help="text: the embedded corpus by default")
     inherit: InheritSpec = option(default_factory=InheritSpec, help="what the student inherits (k=4 of 8)")
     subset_fraction: float = option(0.1, help="fraction of the reference's training blocks the students see "

@@ -27,6 +27,7 @@ from typing import Any
 import torch
 
 from paperloom import UserError
+from paperloom.io import atomic_write_json
 
 # Where the block stack lives in well-known architectures (tried first, in order).
 BLOCK_PREFIXES = ("transformer.h", "model.layers", "gpt_neox.layers", "model.decoder.layers", "transformer.blocks",
@@ -294,40 +295,19 @@ def inherit_from_model(reference: torch.nn.Module, spec: Any, seed: int = 0) -> 
 
 
 def load_config(folder: Path, trust_remote_code: bool = False) -> Any:
-    """AutoConfig of a local folder; model types other plugins define are registered by importing them."""
+    """AutoConfig of a local folder; a model type another plugin defines (Megalodon) is registered first."""
+    from paperloom_lm.hf import register_model_type
     from transformers import AutoConfig
 
     if not (folder / "config.json").is_file():
         raise UserError(f"{folder} is not a checkpoint folder (no config.json); pass a folder saved by save_pretrained")
-    try:
-        return AutoConfig.from_pretrained(str(folder), local_files_only=True, trust_remote_code=trust_remote_code)
-    except (ValueError, KeyError) as first:
-        if not import_model_plugins():
-            raise UserError(f"{folder}/config.json: {first}") from None
+    if not trust_remote_code:  # custom code registers itself; else the plugin that declares the model_type does
+        register_model_type(folder)
     try:
         return AutoConfig.from_pretrained(str(folder), local_files_only=True, trust_remote_code=trust_remote_code)
     except (ValueError, KeyError) as exc:
-        raise UserError(f"{folder}/config.json: transformers and the installed paperloom plugins do not know this "
-                        f"model ({exc}); install the plugin that defines it, or set inherit.trust_remote_code=true"
-                        ) from None
-
-
-def import_model_plugins() -> int:
-    """Import the builder modules of every installed causal-lm model component, so that plugins that register
-    their architectures with the transformers Auto classes at import (e.g. Megalodon) are known. Returns how many."""
-    from paperloom.plugins import registry
-    from paperloom.run import load_ref
-
-    count = 0
-    for plugin in registry().healthy():
-        for comp in plugin.components.values():
-            if comp.kind == "model" and "causal-lm" in comp.produces and plugin.name != "core":
-                try:
-                    load_ref(comp.builder)
-                    count += 1
-                except Exception:  # a broken plugin must not stop inheriting from a working one
-                    continue
-    return count
+        raise UserError(f"{folder}/config.json: transformers does not know this model ({exc}); install the plugin "
+                        "that defines it, or set inherit.trust_remote_code=true") from None
 
 
 def checkpoint_key_map(model: torch.nn.Module, file_keys: Iterable[str]) -> dict[str, str] | None:
@@ -408,8 +388,6 @@ def save_student(student: torch.nn.Module, out: str | Path, plan: Plan, referenc
                     shutil.copy2(f, out / f.name)
     if tokenizer is not None:
         tokenizer.save_pretrained(str(out))
-    from paperloom.io import atomic_write_json
-
     cats = sorted(set(plan.reinit.values()))
     atomic_write_json(out / "inheritune.json", {
         "reference": str(src.resolve()) if src is not None and src.is_dir() else reference,
@@ -420,8 +398,8 @@ def save_student(student: torch.nn.Module, out: str | Path, plan: Plan, referenc
 
 
 def count_params(model: torch.nn.Module) -> int:
-    """Unique parameters (tied tensors counted once)."""
-    return sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
+    """Unique parameters (`parameters()` yields a tied tensor once)."""
+    return sum(p.numel() for p in model.parameters())
 
 
 def random_student(folder: str | Path, spec: Any, seed: int = 0) -> torch.nn.Module:

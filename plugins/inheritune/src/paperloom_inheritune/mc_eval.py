@@ -1,6 +1,6 @@
-"""The `evaluate` task: validation loss / perplexity, and multiple-choice log-likelihood scoring.
+"""Multiple-choice log-likelihood scoring (the `inheritune:mc-eval` evaluator, run by `lm:evaluate`).
 
-Multiple choice follows how base-model harnesses (lm-evaluation-harness, the paper's MMLU numbers)
+It follows how base-model harnesses (lm-evaluation-harness, the paper's MMLU numbers)
 score: the model never generates; each choice's log-likelihood given the prompt is computed and the
 highest wins. `continuation` scores each choice's text (`acc`) and its per-character normalisation
 (`acc_norm`); `letters` lists the choices as `A. ...` and scores ` A`, ` B`, ... (MMLU).
@@ -15,11 +15,9 @@ from typing import Any
 import torch
 
 from paperloom import UserError
-from paperloom.lm import Blocks, evaluate_lm, pack, read_corpus, text_data
-
-from .train import load_model, use_folder_tokenizer
 
 LETTERS = "ABCDEFGHIJ"
+FORMATS = ("continuation", "letters")
 
 
 def read_mc(path: str | Path, limit: int = 0) -> list[dict]:
@@ -99,31 +97,3 @@ def score_mc(model: Any, tokenizer: Any, rows: list[dict], fmt: str = "continuat
         correct_norm += int(max(range(len(norm)), key=norm.__getitem__) == row["answer"])
     model.train(was_training)
     return {"mc_acc": correct / len(rows), "mc_acc_norm": correct_norm / len(rows), "mc_questions": float(len(rows))}
-
-
-def evaluate_task(cfg: Any, ctx: Any) -> dict:
-    use_folder_tokenizer(cfg.data, cfg.model)
-    if cfg.split == "all":
-        from paperloom.lm import load_tokenizer, train_tokenizer
-
-        texts = read_corpus(cfg.data.source, cfg.data.max_chars)
-        if cfg.data.tokenizer:
-            tokenizer = load_tokenizer(cfg.data.tokenizer)
-        else:
-            tokenizer = train_tokenizer(texts, cfg.data.vocab_size)
-        data = Blocks(pack(texts, tokenizer, cfg.data.block_size))
-    else:
-        tokenizer, _, data = text_data(cfg.data, None, ctx.seed)
-    if not cfg.data.tokenizer:
-        ctx.log.warning("no tokenizer given: one was trained on data.source, so the model and text must come from the "
-                        "same recipe; pass data.tokenizer (or a checkpoint folder that holds one) for real checkpoints")
-    model = load_model(ctx, cfg.model, len(tokenizer), cfg.model_args).to(ctx.device)
-    metrics = evaluate_lm(model, data, cfg.batch_size, ctx.device)
-    metrics["eval_tokens"] = float(len(data) * cfg.data.block_size)
-    ctx.log.info(f"val loss {metrics['val_loss']:.4f}, perplexity {metrics['val_ppl']:.2f} on {len(data)} blocks")
-    if cfg.mc_file:
-        mc = score_mc(model, tokenizer, read_mc(cfg.mc_file, cfg.mc_limit), cfg.mc_format, ctx.device)
-        ctx.log.info(f"multiple choice: acc {mc['mc_acc']:.3f}, acc_norm {mc['mc_acc_norm']:.3f} "
-                     f"on {int(mc['mc_questions'])} questions")
-        metrics.update(mc)
-    return metrics

@@ -64,7 +64,7 @@ class EvaluateConfig:
     context_lengths: list[int] = option([], help="context lengths evaluated ('tail'/'all'); [] = data.block_size")
     batch_size: int = option(8, help="sequences per forward pass")
     max_tokens: int = option(0, help="cap on evaluated tokens per context length (0 = all)")
-    evaluators: list[str] = option(["lm:perplexity"], component="evaluator",
+    evaluators: list[str] = option(["lm:perplexity"], component="evaluator", contract=CAUSAL_LM,
                                    help="evaluator components run on the held-out blocks of each context length "
                                         "(e.g. inheritune:mc-eval)")
     evaluator_args: dict[str, dict] = option({}, help="keyword arguments per evaluator, keyed by its name")

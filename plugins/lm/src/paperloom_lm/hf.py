@@ -45,7 +45,15 @@ def load_causal_lm(path: str | Path, vocab_size: int | None = None, **kwargs: An
     if not (folder / "config.json").is_file():
         raise UserError(f"{folder} is not a checkpoint folder (no config.json); pass a folder saved by save_pretrained")
     register_model_type(folder)
-    model = AutoModelForCausalLM.from_pretrained(str(folder), local_files_only=True, **kwargs)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(str(folder), local_files_only=True, **kwargs)
+    except (OSError, ValueError, RuntimeError) as exc:  # torn weights, missing files
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise UserError(f"{folder}: the checkpoint does not load ({first}); re-save it with save_pretrained") from None
+    except Exception as exc:  # safetensors' own errors (e.g. HeaderTooLarge) are not OSError
+        if type(exc).__module__.startswith("safetensors"):
+            raise UserError(f"{folder}: a weights file is corrupt ({exc}); re-save it with save_pretrained") from None
+        raise
     if vocab_size is not None and model.get_input_embeddings().num_embeddings < vocab_size:
         raise UserError(
             f"{folder}: the model's vocabulary has {model.get_input_embeddings().num_embeddings} entries but the "
@@ -73,8 +81,8 @@ class MetricsToRun(TrainerCallback):
         self.log_metrics, self.prefix = log_metrics, prefix
 
     def on_log(self, args: Any, state: Any, control: Any, logs: Mapping | None = None, **kwargs: Any) -> None:
-        if not state.is_world_process_zero or not logs:
-            return
+        if not state.is_world_process_zero or not logs or "train_runtime" in logs:
+            return  # the end-of-training summary (runtime, flos, samples/s) is not a curve
         row = {self.prefix + k.replace("/", "_"): float(v) for k, v in logs.items() if isinstance(v, (int, float))}
         if row:
             self.log_metrics(row, step=state.global_step)

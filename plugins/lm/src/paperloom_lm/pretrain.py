@@ -36,6 +36,7 @@ def pretrain(model: Any, train: Blocks, val: Blocks, optim: OptimConfig, trainer
         ctx.log.info(f"token budget {token_budget:,} -> {t.max_steps} steps of {tokens_per_step(t, block):,} tokens")
     init = evaluate_lm(model, val, t.batch_size)
     ctx.log_metrics({"val_loss": init["val_loss"]}, step=0)
+    model.train()  # folders load in eval mode: train with the dropout the config asks for
     trainer = make_trainer(ctx, t)
     train_dl, val_dl = loaders(train, val, t.batch_size, ctx.seed, t.num_workers)
     fit(ctx, trainer, CausalLMModule(model, optim, t.max_steps), train_dl, val_dl)

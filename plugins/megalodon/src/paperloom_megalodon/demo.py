@@ -1,9 +1,10 @@
 """`megalodon:demo`: cross-chunk recall, Megalodon vs the same model with CEMA disabled.
 
-Both models are trained identically on generated sequences whose answer is a token several chunks
-back (see `data.py`). Attention is chunk-local, so only CEMA carries the answer across chunk borders:
+Both models are built from `cfg.model` (default `megalodon:tiny`) through `ctx.build`, the ablation with
+`use_cema=False`, and trained identically on generated sequences whose answer is a token several chunks
+back (see `synthetic.py`). Attention is chunk-local, so only CEMA carries the answer across chunk borders:
 Megalodon learns the task, the no-CEMA ablation stays near chance (1 / n_values); it only creeps up
-slowly through the weak time-since-marker signal of the cumulative timestep-norm statistics (data.py).
+slowly through the weak time-since-marker signal of the cumulative timestep-norm statistics (synthetic.py).
 """
 
 from __future__ import annotations
@@ -13,18 +14,19 @@ from typing import Any
 
 import torch
 
-from paperloom.errors import UserError
+from paperloom import UserError
+from paperloom.plots import pyplot, save_figure
 
-from .data import recall_batch, vocab_size
-from .modeling import build_model
+from .synthetic import recall_batch, vocab_size
 
 
-def _model(cfg: Any, use_cema: bool) -> torch.nn.Module:
-    return build_model("tiny", vocab_size=vocab_size(cfg.n_values), hidden_size=cfg.hidden_size,
-                       num_hidden_layers=cfg.num_hidden_layers, z_dim=cfg.hidden_size // 2,
-                       value_dim=2 * cfg.hidden_size, ffn_hidden_size=2 * cfg.hidden_size, cema_ndim=cfg.cema_ndim,
-                       chunk_size=cfg.chunk_size, norm_num_groups=cfg.norm_num_groups, use_cema=use_cema,
-                       kernel_backend="torch")
+def _model(cfg: Any, use_cema: bool, ctx: Any) -> torch.nn.Module:
+    """`cfg.model` at the demo's sizes; `use_cema=False` builds no CEMA at all (nothing left untrained)."""
+    return ctx.build(cfg.model, vocab_size=vocab_size(cfg.n_values), hidden_size=cfg.hidden_size,
+                     num_hidden_layers=cfg.num_hidden_layers, z_dim=cfg.hidden_size // 2,
+                     value_dim=2 * cfg.hidden_size, ffn_hidden_size=2 * cfg.hidden_size, cema_ndim=cfg.cema_ndim,
+                     chunk_size=cfg.chunk_size, norm_num_groups=cfg.norm_num_groups, use_cema=use_cema,
+                     kernel_backend="torch")
 
 
 @torch.no_grad()
@@ -37,7 +39,7 @@ def recall_accuracy(model: torch.nn.Module, batch: dict) -> float:
 
 def train_recall(cfg: Any, use_cema: bool, seed: int, ctx: Any, tag: str) -> tuple[float, list[tuple[int, float]]]:
     torch.manual_seed(seed)
-    model = _model(cfg, use_cema)
+    model = _model(cfg, use_cema, ctx)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.0)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(cfg.steps, 1), pct_start=0.1)
     gen = torch.Generator().manual_seed(seed)
@@ -60,12 +62,7 @@ def train_recall(cfg: Any, use_cema: bool, seed: int, ctx: Any, tag: str) -> tup
 
 
 def plot(curves: dict[str, list[tuple[int, float]]], chance: float, path: Any, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = pyplot().subplots(figsize=(6, 4))
     for label, curve in curves.items():
         ax.plot([s for s, _ in curve], [a for _, a in curve], marker="o", ms=3, label=label)
     ax.axhline(chance, color="gray", ls="--", label=f"chance ({chance:.3f})")
@@ -75,8 +72,7 @@ def plot(curves: dict[str, list[tuple[int, float]]], chance: float, path: Any, t
     ax.set_title(title, fontsize=9)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
 
 
 def demo(cfg: Any, ctx: Any) -> dict[str, float]:

@@ -11,7 +11,7 @@ so mu / var are the mean / variance of all features of the sequence up to t (nev
 Padded steps output 0 and leave the state unchanged; the state carries across chunks and calls.
 
 The PyTorch path computes all timesteps at once with cumulative sums (shifted for stability); the naive
-loop above is `timestep_norm_naive`, the reference the tests compare with.
+loop above is `timestep_norm_naive` in tests/reference.py, the reference the tests compare with.
 """
 
 from __future__ import annotations
@@ -63,28 +63,6 @@ def timestep_norm_cumulative(x: torch.Tensor, weight: torch.Tensor, bias: torch.
     y = y * w
     new_state = (n0 + valid.sum(1).long(), mean[:, -1], var[:, -1])
     return y.to(x.dtype), new_state
-
-
-def timestep_norm_naive(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, groups: int,
-                        state: State | None = None, mask: torch.Tensor | None = None, eps: float = 1e-5,
-                        ) -> tuple[torch.Tensor, State]:
-    """The update of §3.2 one timestep at a time (the plain reference)."""
-    bsz, length, dim = x.shape
-    n, mu, var = (t.clone() for t in (state if state is not None else initial_state(bsz, groups, x.device, x.dtype)))
-    ys = []
-    for t in range(length):
-        xg = x[:, t].view(bsz, groups, -1)
-        ok = torch.ones(bsz, dtype=torch.bool, device=x.device) if mask is None else mask[:, t].bool()
-        n_new = n + ok.long()
-        c = (1.0 / n_new.clamp_min(1).to(x.dtype)).unsqueeze(-1)
-        d = xg.mean(-1) - mu
-        mu_new = mu + c * d
-        var_new = (1 - c) * var + c * xg.var(-1, unbiased=False) + c * (1 - c) * d**2
-        mu, var = torch.where(ok.unsqueeze(-1), mu_new, mu), torch.where(ok.unsqueeze(-1), var_new, var)
-        n = n_new
-        y = ((xg - mu.unsqueeze(-1)) / torch.sqrt(var.unsqueeze(-1) + eps)).reshape(bsz, dim) * (1 + weight) + bias
-        ys.append(y * ok.unsqueeze(-1))
-    return torch.stack(ys, 1), (n, mu, var)
 
 
 class TimestepNorm(nn.Module):

@@ -1,13 +1,15 @@
 """Task config schemas of the tr-dpo plugin (plain dataclasses: importing this loads no torch).
 
-Paper values (Gorbatovski et al. 2024, Sec. 5 / App. B): alpha 0.6 (soft), tau 512 (hard), beta 0.05, lr 1e-6;
-they live in `configs/paper.yaml`. The YAML files in `configs/` are instances of these schemas.
+Paper values (Gorbatovski et al. 2024, Sec. 5 / App. B) live only in `configs/align/paper.yaml`, each with its
+source; `configs/<task>.yaml` are the tasks' defaults, `configs/<task>/<preset>.yaml` their presets.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+
+from paperloom_lm.config import model_field
 
 from paperloom.config import option
 
@@ -26,8 +28,8 @@ class RefUpdateConfig:
 
     update: str = option("none", choices=UPDATES,
                          help="reference update: none (DPO), soft, hard, general (alpha and tau)")
-    alpha: float = option(0.6, help="mixing weight of the policy in the soft/general update (paper: 0.6)")
-    tau: int = option(512, help="steps between reference updates for hard/general (paper: 512)")
+    alpha: float = option(0.6, help="mixing weight of the policy in the soft/general update")
+    tau: int = option(512, help="steps between reference updates for hard/general")
 
 
 @dataclass
@@ -37,7 +39,7 @@ class TrainArgs:
     steps: int = option(100, help="optimizer steps")
     batch_size: int = option(8, help="per-device batch size (pairs for DPO/IPO, examples for KTO)")
     grad_accum: int = option(1, help="gradient accumulation steps")
-    lr: float = option(1e-6, help="learning rate (paper: 1e-6)")
+    lr: float = option(1e-6, help="learning rate")
     scheduler: str = option("constant", help="transformers lr_scheduler_type (constant, linear, cosine, ...)")
     warmup_steps: int = option(0, help="linear warmup steps")
     weight_decay: float = option(0.0, help="AdamW weight decay")
@@ -53,8 +55,7 @@ class TrainArgs:
 class SFTTaskConfig:
     """Supervised warm-up on the chosen responses of a preference dataset (trl SFTTrainer)."""
 
-    policy: str = option("core:gpt2", help="causal-LM component (plugin:name) or a local HF checkpoint folder",
-                         component="model", contract="causal-lm")
+    policy: str = model_field("lm:gpt2", "the policy to warm up")
     policy_args: dict[str, Any] = option({}, help="keyword arguments for the policy builder (sizes of a new model)")
     tokenizer: str = option("", help="tokenizer folder; empty: the policy folder's, else one trained on the data")
     vocab_size: int = option(512, help="vocab size when a tokenizer is trained on the data")
@@ -69,8 +70,7 @@ class SFTTaskConfig:
 class AlignTaskConfig:
     """DPO / IPO / KTO with the TR reference update (trl DPOTrainer / KTOTrainer + SyncRefModelCallback)."""
 
-    policy: str = option("core:gpt2", help="the SFT policy: a local HF checkpoint folder, or a causal-LM component",
-                         component="model", contract="causal-lm")
+    policy: str = model_field("lm:gpt2", "the SFT policy (usually the sft task's model/ folder)")
     policy_args: dict[str, Any] = option({}, help="keyword arguments for the policy builder")
     tokenizer: str = option("", help="tokenizer folder; empty: the policy folder's, else one trained on the data")
     vocab_size: int = option(512, help="vocab size when a tokenizer is trained on the data")
@@ -79,7 +79,7 @@ class AlignTaskConfig:
                        component="dataset")
     data_args: dict[str, Any] = option({}, help="keyword arguments for the dataset")
     loss: str = option("dpo", choices=LOSSES, help="dpo (sigmoid), ipo or kto; with a reference update: TR-DPO/IPO/KTO")
-    beta: float = option(0.05, help="KL strength beta (paper: 0.05)")
+    beta: float = option(0.05, help="KL strength beta")
     ref: RefUpdateConfig = option(default_factory=RefUpdateConfig)
     precompute_ref_log_probs: bool = option(False,
                                             help="precompute reference log-probs (only valid with ref.update=none)")
@@ -90,11 +90,12 @@ class AlignTaskConfig:
 class EvaluateTaskConfig:
     """Win rate of a policy against a baseline under a judge, and KL(policy || SFT) on samples."""
 
-    policy: str = option("core:gpt2", help="the aligned policy (folder or component)", component="model",
-                         contract="causal-lm")
+    policy: str = model_field("lm:gpt2", "the aligned policy")
     baseline: str = option("", help="baseline policy folder (usually the SFT model); empty: the sft folder")
     sft: str = option("", help="the SFT policy folder KL is measured against; empty: the baseline")
     tokenizer: str = option("", help="tokenizer folder; empty: the policy folder's")
+    evaluator: str = option("tr-dpo:win-rate", component="evaluator",
+                            help="evaluator component: evaluate(policy, prompts, ctx) -> win rate, rewards, KL")
     judge: str = option("gold", help="'gold' (the synthetic task's hidden reward) or a local sequence-classification "
                         "reward-model folder")
     data: str = option("tr-dpo:synthetic", help="dataset whose prompts are evaluated", component="dataset")
@@ -110,9 +111,8 @@ class EvaluateTaskConfig:
 class DemoConfig:
     """SFT -> on-policy pairs labelled by a hidden gold reward -> DPO vs TR-DPO soft vs TR-DPO hard at equal steps."""
 
-    n_layer: int = option(2, help="policy layers (GPT-2)")
-    n_embd: int = option(64, help="policy width")
-    n_head: int = option(2, help="attention heads")
+    policy: str = model_field("lm:gpt2", "the policy, built with the locally trained tokenizer's vocabulary")
+    policy_args: dict[str, Any] = option({}, help="keyword arguments for the policy builder (sizes)")
     vocab_size: int = option(512, help="tokenizer vocabulary (trained locally on the synthetic text)")
     sft_rows: int = option(2000, help="synthetic SFT examples")
     sft_steps: int = option(300, help="SFT steps")
@@ -121,10 +121,10 @@ class DemoConfig:
     pair_prompts: int = option(1024, help="prompts sampled for on-policy preference pairs")
     align_steps: int = option(200, help="alignment steps per method (equal for all)")
     batch_size: int = option(16, help="pairs per step")
-    lr: float = option(5e-4, help="alignment learning rate (the paper's 1e-6 does not move a tiny model in 200 steps)")
-    beta: float = option(0.5, help="DPO beta (paper: 0.05, too weak a KL anchor for this tiny noisy task; README)")
-    alpha: float = option(0.6, help="soft-update alpha (paper: 0.6)")
-    tau: int = option(32, help="hard-update period, scaled down from the paper's 512 for a short run")
+    lr: float = option(5e-4, help="alignment learning rate")
+    beta: float = option(0.5, help="DPO beta")
+    alpha: float = option(0.6, help="soft-update alpha")
+    tau: int = option(32, help="hard-update period in steps")
     eval_prompts: int = option(96, help="held-out prompts for win rate and KL")
     eval_samples: int = option(4, help="samples per prompt and policy")
     curve_points: int = option(4, help="reward-vs-KL evaluations during each run")

@@ -1,4 +1,4 @@
-"""Preference data in the on-disk formats users have, as `datasets.Dataset`s trl reads.
+"""Readers of preference data in the on-disk formats users have, as `datasets.Dataset`s trl reads.
 
 - ``hh``: Anthropic-HH style JSONL (``.jsonl`` or ``.jsonl.gz``, or a folder holding ``<split>.jsonl[.gz]``):
   ``{"chosen": "\\n\\nHuman: ...\\n\\nAssistant: ...", "rejected": "..."}`` full dialogues; the prompt is
@@ -7,7 +7,6 @@
 - ``hf-disk``: a `datasets` folder saved with ``save_to_disk`` (Dataset or DatasetDict) with either of the
   column sets above, or ``prompt/completion/label`` (unpaired).
 - ``unpaired``: JSONL ``{"prompt", "completion", "label": true|false}`` for KTO.
-- ``synthetic``: generated pairs labelled by the hidden gold reward (`synthetic.py`).
 
 Every malformed input raises a `UserError` naming the file, the line and the missing or empty field.
 """
@@ -20,8 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from paperloom import UserError
-
-from . import synthetic
 
 ASSISTANT = "\n\nAssistant:"
 PAIR_FIELDS = ("prompt", "chosen", "rejected")
@@ -108,7 +105,7 @@ def _limit(rows: list, max_rows: int) -> list:
     return rows[:max_rows] if max_rows else rows
 
 
-def _dataset(rows: list[dict], where: str) -> Any:
+def to_dataset(rows: list[dict], where: str) -> Any:
     from datasets import Dataset
 
     if not rows:
@@ -116,7 +113,7 @@ def _dataset(rows: list[dict], where: str) -> Any:
     return Dataset.from_list(rows)
 
 
-def build_hh(path: str = "", split: str = "train", max_rows: int = 0) -> Any:
+def read_hh(path: str = "", split: str = "train", max_rows: int = 0) -> Any:
     f = _find_file(path, split)
     rows = []
     for i, row in _limit(read_rows(f), max_rows):
@@ -124,22 +121,22 @@ def build_hh(path: str = "", split: str = "train", max_rows: int = 0) -> Any:
         if not isinstance(r["chosen"], str) or not isinstance(r["rejected"], str):
             raise UserError(f"{f} line {i}: HH rows hold dialogues as strings; use tr-dpo:hf-disk for message lists")
         rows.append(split_hh(r["chosen"], r["rejected"], f"{f} line {i}"))
-    return _dataset(rows, str(f))
+    return to_dataset(rows, str(f))
 
 
-def build_tldr(path: str = "", split: str = "train", max_rows: int = 0) -> Any:
+def read_tldr(path: str = "", split: str = "train", max_rows: int = 0) -> Any:
     f = _find_file(path, split)
     rows = [check_row(row, PAIR_FIELDS, f"{f} line {i}") for i, row in _limit(read_rows(f), max_rows)]
-    return _dataset(rows, str(f))
+    return to_dataset(rows, str(f))
 
 
-def build_unpaired(path: str = "", split: str = "train", max_rows: int = 0) -> Any:
+def read_unpaired(path: str = "", split: str = "train", max_rows: int = 0) -> Any:
     f = _find_file(path, split)
     rows = [check_row(row, UNPAIRED_FIELDS, f"{f} line {i}") for i, row in _limit(read_rows(f), max_rows)]
-    return _dataset(rows, str(f))
+    return to_dataset(rows, str(f))
 
 
-def build_hf_disk(path: str = "", split: str = "train", max_rows: int = 0) -> Any:
+def read_hf_disk(path: str = "", split: str = "train", max_rows: int = 0) -> Any:
     """A folder written by `Dataset.save_to_disk` / `DatasetDict.save_to_disk` (no download)."""
     from datasets import DatasetDict, load_from_disk
 
@@ -162,16 +159,11 @@ def build_hf_disk(path: str = "", split: str = "train", max_rows: int = 0) -> An
     elif set(PAIR_FIELDS) <= cols:
         fields = PAIR_FIELDS
     elif {"chosen", "rejected"} <= cols:
-        return _dataset([split_hh(r["chosen"], r["rejected"], f"{p} row {i}") for i, r in enumerate(ds)], str(p))
+        return to_dataset([split_hh(r["chosen"], r["rejected"], f"{p} row {i}") for i, r in enumerate(ds)], str(p))
     else:
         raise UserError(f"{p}: columns {sorted(cols)}; expected prompt/chosen/rejected, chosen/rejected (HH) or "
                         "prompt/completion/label (unpaired)")
-    return _dataset([check_row(r, fields, f"{p} row {i}") for i, r in enumerate(ds)], str(p))
-
-
-def build_synthetic(n: int = 1024, seed: int = 0, split: str = "train") -> Any:
-    """Pairs of base responses labelled by the hidden gold reward; the test split uses other prompts."""
-    return _dataset(synthetic.synthetic_pairs(n, seed + (10_000 if split == "test" else 0)), "synthetic")
+    return to_dataset([check_row(r, fields, f"{p} row {i}") for i, r in enumerate(ds)], str(p))
 
 
 def is_unpaired(ds: Any) -> bool:

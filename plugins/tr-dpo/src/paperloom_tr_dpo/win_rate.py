@@ -168,24 +168,3 @@ def compare(policy: Any, baseline: Any, sft: Any, tokenizer: Any, prompts: Seque
     base, br = policy_stats(baseline, None, tokenizer, prompts, judge, seed=seed + 1, **kw)
     return {"win_rate": win_rate(pr, br), "reward": pol["reward"], "baseline_reward": base["reward"],
             "kl": pol["kl"], "length": pol["length"]}
-
-
-def build_win_rate(judge: str = "gold", baseline: Any = None, sft: Any = None, tokenizer: Any = None, samples: int = 4,
-                   max_new_tokens: int = 16, temperature: float = 1.0, prompts: int = 64) -> Callable[..., dict]:
-    """Component ``tr-dpo:win-rate``: ``evaluate(policy, data, ctx) -> {win_rate, reward, kl, ...}``.
-
-    ``data`` is a dataset with a ``prompt`` column (or a list of prompt strings); ``baseline`` / ``sft`` are
-    models (the SFT policy by default for both) and ``tokenizer`` the policies' shared tokenizer.
-    """
-
-    def evaluate(policy: Any, data: Any, ctx: Any = None) -> dict:
-        if baseline is None or tokenizer is None:
-            raise UserError("tr-dpo:win-rate needs baseline= (a model) and tokenizer=")
-        ps = list(data["prompt"] if hasattr(data, "column_names") else data)[:prompts]
-        if not ps:
-            raise UserError("tr-dpo:win-rate: no prompts to evaluate")
-        return compare(policy, baseline, sft if sft is not None else baseline, tokenizer, ps,
-                       make_judge(judge, getattr(ctx, "device", "cpu")), samples, max_new_tokens, temperature,
-                       getattr(ctx, "seed", 0))
-
-    return evaluate
