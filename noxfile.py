@@ -106,3 +106,11 @@ def benchmarks(session: nox.Session) -> None:
     scripts = sorted((ROOT / "benchmarks").glob("*.py")) + sorted((ROOT / "plugins").glob("*/benchmarks/*.py"))
     for script in scripts:
         session.run("python", str(script), *session.posargs, env=_env())
+
+
+@nox.session
+def build(session: nox.Session) -> None:
+    """Wheels and sdists of the core and every plugin into dist/ (`pip install --find-links dist paperloom-x`)."""
+    session.install("-q", "build")
+    for source in ["core", *[f"plugins/{n}" for n in PLUGINS]]:
+        session.run("python", "-m", "build", "-q", "--outdir", str(ROOT / "dist"), source)

@@ -48,3 +48,9 @@ def test_entry_matches_the_installed_plugin(entry):
     assert plugin.version == entry["version"]
     assert sorted(plugin.tasks) == sorted(entry["tasks"])
     assert plugin.info.summary and "demo" in plugin.tasks
+
+
+def test_the_index_shipped_in_the_core_equals_the_repositorys():
+    from paperloom.registry_file import PACKAGED
+
+    assert PACKAGED.read_text() == (ROOT / "registry.yaml").read_text()

@@ -132,3 +132,10 @@ def test_list_into_a_closed_pipe_is_quiet():
         env={**__import__("os").environ, **NO_PLUGINS},
     )
     assert "Traceback" not in res.stderr and "BrokenPipe" not in res.stderr
+
+
+def test_info_on_a_component_lists_its_builder_arguments():
+    res = run_cli("info", "core:mlp", env=NO_PLUGINS)
+    assert res.returncode == 0, res.stderr
+    rows = {line.split()[0]: line.split()[1] for line in res.stdout.splitlines()[6:] if line.strip()}
+    assert rows == {"features": "8", "hidden": "64", "layers": "2"}

@@ -104,3 +104,13 @@ def test_a_torn_checkpoint_is_a_one_line_error(tmp_path):
     path.write_bytes(path.read_bytes()[:100])
     with pytest.raises(UserError, match=r"c.pt: not a readable checkpoint .*delete it"):
         load_checkpoint(path)
+
+
+def test_curves_put_every_stage_of_a_metric_on_one_axis_claims_first():
+    from paperloom.plots import panels
+
+    rows = [{"step": 2, "dpo/loss": 0.5, "tr-soft/loss": 0.6, "lr": 1e-3}, {"step": 1, "dpo/loss": 0.7},
+            {"step": 1, "tr-hard/loss": 0.8, "tr-hard/kl": 0.1, "epoch": 0}, {"note": "no step"}]
+    got = panels(rows, first=["dpo_kl", "kl"])
+    assert list(got) == ["kl", "loss", "lr", "epoch"]
+    assert got["loss"] == {"dpo": [(1, 0.7), (2, 0.5)], "tr-hard": [(1, 0.8)], "tr-soft": [(2, 0.6)]}

@@ -70,6 +70,9 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_info(args: argparse.Namespace) -> int:
     reg = _registry()
     if ":" in args.target:
+        pname, _, name = args.target.partition(":")
+        if name not in reg.plugin(pname).tasks and name in reg.plugin(pname).components:
+            return _component_info(reg, args.target)
         return _task_info(reg, args.target)
     p = reg.plugin(args.target)
     info = p.info
@@ -79,7 +82,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     req = info.requires
     print(f"  needs: {', '.join(req.packages) or '-'}; gpu {req.gpu}; ~{req.memory_gb:g} GB RAM")
     if p.components:
-        print("\ncomponents:")
+        print("\ncomponents (core info PLUGIN:COMPONENT lists its arguments):")
         rows = [
             [f"{p.name}:{c.name}", c.kind, ",".join(c.produces) or "-", ",".join(c.consumes) or "-", c.summary]
             for c in p.components.values()
@@ -89,6 +92,29 @@ def cmd_info(args: argparse.Namespace) -> int:
         print("\ntasks (core info PLUGIN:TASK lists options):")
         for t in p.tasks.values():
             print(f"  {p.name}:{t.name:<12} {t.summary}")
+    return 0
+
+
+def _component_info(reg, qualname: str) -> int:
+    """A component's builder arguments (this imports the builder's module, so it may load torch)."""
+    import inspect
+
+    from .context import load_ref
+
+    _, comp = reg.component(qualname)
+    print(f"{qualname}: {comp.kind} - {comp.summary}")
+    print(f"  produces: {', '.join(comp.produces) or '-'}; consumes: {', '.join(comp.consumes) or '-'}")
+    params = list(inspect.signature(load_ref(comp.builder)).parameters.values())[1:]  # after ctx
+    rows = []
+    for p in params:
+        if p.kind is p.VAR_KEYWORD:
+            rows.append([f"**{p.name}", "", "passed on (e.g. to the HF config)"])
+            continue
+        default = comp.defaults.get(p.name, p.default)
+        shown = "(required)" if default is inspect.Parameter.empty else json.dumps(default, default=str)
+        rows.append([p.name, shown, "declared default" if p.name in comp.defaults else ""])
+    print("\narguments (model_args / data_args / ... in a task's config):")
+    print(_table(rows, ["argument", "default", ""]))
     return 0
 
 
@@ -257,7 +283,7 @@ def cmd_available(args: argparse.Namespace) -> int:
 def cmd_install(args: argparse.Namespace) -> int:
     from .registry_file import install
 
-    return install(args.plugin, args.registry, dry_run=args.dry_run)
+    return install(args.plugin, args.registry, dry_run=args.dry_run, pip_args=args.pip_args)
 
 
 # --------------------------------------------------------------------------- parser
@@ -338,13 +364,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("plugin")
     p.add_argument("--registry", metavar="FILE")
     p.add_argument("--dry-run", action="store_true", help="print the pip command only")
+    p.set_defaults(pip_args=[])  # `core install NAME -- --target DIR`: what follows -- goes to pip
     p.set_defaults(fn=cmd_install)
     return ap
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    extra: list[str] = []
+    if "install" in argv and "--" in argv:  # pip's own arguments
+        at = argv.index("--")
+        argv, extra = argv[:at], argv[at + 1 :]
     args = ap.parse_args(argv)
+    if extra:
+        args.pip_args = extra
     if not getattr(args, "fn", None):
         ap.print_help()
         return 0

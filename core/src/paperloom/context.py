@@ -64,7 +64,7 @@ def folder_loader(reg: Registry, contract: str | None = None) -> str:
 
 def build_component(reg: Registry, ref: str, ctx: Any, kind: str | None = None, **kwargs: Any) -> Any:
     """Build ``ref`` (``plugin:name``; a bare name means the running plugin's): ``builder(ctx, **kwargs)``."""
-    _, comp = reg.component(ref, kind, getattr(ctx, "plugin", None))
+    _, comp = reg.component(ref, kind, ctx.plugin)
     return load_ref(comp.builder)(ctx, **{**dict(comp.defaults), **kwargs})
 
 

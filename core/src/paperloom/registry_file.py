@@ -13,16 +13,38 @@ FIELDS = ("name", "distribution", "version", "summary", "tasks", "core")
 ENV = "PAPERLOOM_REGISTRY"
 
 
+PACKAGED = Path(__file__).parent / "registry.yaml"  # a copy of the repository's registry.yaml (a test keeps them equal)
+
+
 def find_registry(explicit: str | None = None) -> Path:
-    if explicit or os.environ.get(ENV):
-        path = Path(explicit or os.environ[ENV])
+    """--registry / $PAPERLOOM_REGISTRY (a path or an http(s)/file URL), else registry.yaml in this folder or
+    above (a checkout), else the index shipped inside the core."""
+    given = explicit or os.environ.get(ENV)
+    if given:
+        if given.startswith(("http://", "https://", "file://")):
+            return _download(given)
+        path = Path(given)
         if not path.is_file():
-            raise UserError(f"registry file {path} does not exist")
+            raise UserError(f"registry file {path} does not exist; pass a registry.yaml path or URL")
         return path
     for folder in [Path.cwd(), *Path.cwd().parents]:
         if (folder / "registry.yaml").is_file():
             return folder / "registry.yaml"
-    raise UserError(f"no registry.yaml in this folder or above; pass --registry FILE or set {ENV}")
+    return PACKAGED
+
+
+def _download(url: str) -> Path:
+    import tempfile
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=30) as r:  # noqa: S310 (the user named this URL)
+            text = r.read()
+    except Exception as exc:
+        raise UserError(f"registry {url} could not be read ({exc}); check the URL or pass a local file") from None
+    tmp = Path(tempfile.mkdtemp(prefix="paperloom-registry-")) / "registry.yaml"
+    tmp.write_bytes(text)
+    return tmp
 
 
 def load_registry(explicit: str | None = None) -> tuple[Path, list[dict]]:
@@ -44,12 +66,16 @@ def load_registry(explicit: str | None = None) -> tuple[Path, list[dict]]:
 
 def pip_target(entry: dict, registry_path: Path) -> str:
     if entry.get("path"):
-        return str((registry_path.parent / entry["path"]).resolve())
+        target = (registry_path.parent / entry["path"]).resolve()
+        if not target.is_dir():
+            raise UserError(f"{entry['name']} is listed in {registry_path} by a path inside a paperloom checkout "
+                            f"({entry['path']}); run `core install` from that checkout or pass --registry")
+        return str(target)
     url = f"git+{entry['git']}" if not entry["git"].startswith("git+") else entry["git"]
     return url + (f"#subdirectory={entry['subdirectory']}" if entry.get("subdirectory") else "")
 
 
-def install(name: str, explicit: str | None = None, dry_run: bool = False) -> int:
+def install(name: str, explicit: str | None = None, dry_run: bool = False, pip_args: list[str] | None = None) -> int:
     path, entries = load_registry(explicit)
     by_name = {e["name"]: e for e in entries}
     if name not in by_name:
@@ -65,7 +91,7 @@ def install(name: str, explicit: str | None = None, dry_run: bool = False) -> in
             order.append(n)
 
     add(name)
-    cmd = [sys.executable, "-m", "pip", "install", *[pip_target(by_name[n], path) for n in order]]
+    cmd = [sys.executable, "-m", "pip", "install", *(pip_args or []), *[pip_target(by_name[n], path) for n in order]]
     print(" ".join(cmd))
     if dry_run:
         return 0

@@ -118,7 +118,9 @@ def make_trainer(ctx: Any, cfg: TrainerConfig, callbacks: list | tuple = (), **o
     )
     cbs: list = [checkpoint, MetricsToRun(ctx, cfg.log_every), *callbacks]
     if sys.stderr.isatty():
-        cbs.append(StepProgress(getattr(ctx, "name", None) or f"{ctx.plugin}:{ctx.task}"))
+        from .context import Stage
+
+        cbs.append(StepProgress(ctx.name if isinstance(ctx, Stage) else f"{ctx.plugin}:{ctx.task}"))
     accelerator = cfg.accelerator
     if accelerator == "auto" and ctx.device == "cpu":
         accelerator = "cpu"

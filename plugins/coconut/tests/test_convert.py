@@ -68,3 +68,23 @@ def test_semantic_and_boxes(mini, tmp_path, ctx):
     m = read_ids(ix.record(0)["png"]) == next(s["id"] for s in ix.record(0)["segments_info"] if s["isthing"])
     ys, xs = np.nonzero(m)
     assert a["bbox"] == [xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1]
+
+
+def test_a_png_whose_size_disagrees_with_the_json_is_an_error_everywhere(mini, tmp_path, ctx):
+    """A 20x20 PNG whose JSON says 48x48: conversion, loading and evaluation all refuse it, naming the file."""
+    import shutil
+
+    from PIL import Image
+
+    from paperloom import UserError
+
+    root = tmp_path / "data"
+    shutil.copytree(mini["fine"], root)
+    ix = build_panoptic(ctx, root=str(root), splits=["s"]).indexes[0]
+    rec = ix.record(0)
+    Image.new("RGB", (20, 20)).save(rec["png"])
+    msg = f"PNG is 20x20 but the JSON says {rec['width']}x{rec['height']}"
+    with pytest.raises(UserError, match=msg):
+        convert_index(ix, tmp_path / "sem", "semantic")
+    with pytest.raises(UserError, match=msg):
+        build_panoptic(ctx, root=str(root), splits=["s"]).raw(0)

@@ -125,3 +125,15 @@ def test_checkpoint_of_a_plugin_architecture_loads_from_its_folder(tmp_path):
         [sys.executable, "-c", load], capture_output=True, text=True, env={**env, "PAPERLOOM_DISABLE_PLUGINS": "arch"}
     )
     assert "model_type 'fakegpt' is not known to transformers and no installed plugin declares it" in res.stderr
+
+
+def test_a_corrupt_weights_file_in_a_model_folder_is_a_one_line_error(tmp_path):
+    out, _ = execute("lm:pretrain", smoke=True, out=tmp_path / "r", device="cpu")
+    weights = out / "model" / "model.safetensors"
+    weights.write_bytes(b"\x00" * 64)
+    res = subprocess.run([sys.executable, "-m", "paperloom", "run", "lm:evaluate", "--smoke", "--set",
+                          f"model={out / 'model'}", "--out", str(tmp_path / "e")], capture_output=True, text=True)
+    assert res.returncode == 2, res.stderr[-2000:]
+    last = res.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: {out / 'model'}:") and "re-save it" in last and "Traceback" not in res.stderr
+    assert not (tmp_path / "e").exists()  # the failed start left nothing behind

@@ -34,8 +34,9 @@ class DataConfig:
     png_dir: str = option("", help="explicit folder of panoptic id PNGs (with json)")
     image_dir: str = option("", help="image folder(s), comma separated (added to the split's defaults)")
     cache_dir: str = option("", help="where the lazy index cache goes (default: .paperloom-cache next to the JSON)")
-    limit: int = option(0, help="use only the first N images (0 = all)")
-    size: int = option(0, help="train-time resize to size x size (0 = native; images in a batch must then agree)")
+    limit: int = option(0, min=0, help="use only the first N images (0 = all)")
+    size: int = option(0, min=0,
+                       help="train-time resize to size x size (0 = native; images in a batch must then agree)")
 
 
 @dataclass
@@ -47,12 +48,12 @@ class TrainConfig:
     model: str = model_field("panoptic model component to train")
     model_args: dict[str, Any] = option({"width": 32}, help="keyword arguments for the model builder "
                                                             "(baseline: width, center_threshold, min_area)")
-    steps: int = option(2000, help="optimizer steps")
-    batch_size: int = option(8, help="images per step")
-    lr: float = option(3e-3, help="AdamW peak learning rate (cosine decay to 0)")
-    checkpoint_every: int = option(100, help="write checkpoints/last.pt every N steps (atomically)")
-    log_every: int = option(20, help="log losses every N steps")
-    num_workers: int = option(0, help="DataLoader worker processes")
+    steps: int = option(2000, min=1, help="optimizer steps")
+    batch_size: int = option(8, min=1, help="images per step")
+    lr: float = option(3e-3, min=0, help="AdamW peak learning rate (cosine decay to 0)")
+    checkpoint_every: int = option(100, min=1, help="write checkpoints/last.pt every N steps (atomically)")
+    log_every: int = option(20, min=1, help="log losses every N steps")
+    num_workers: int = option(0, min=0, help="DataLoader worker processes")
 
 
 @dataclass
@@ -69,7 +70,7 @@ class EvaluateConfig:
     metrics: list[str] = option(list(METRICS), help="pq and miou are always computed; ap adds mask/box AP")
     shard: str = option("0/1", help="evaluate images i, i+n, ... of i/n and write partial.json for `merge`; "
                                     "'auto' reads RANK/WORLD_SIZE or SLURM array variables")
-    processes: int = option(2, help="worker processes over images (prediction folders)")
+    processes: int = option(2, min=1, help="worker processes over images (prediction folders)")
 
 
 @dataclass
@@ -97,8 +98,8 @@ class VisualizeConfig:
     dataset: str = dataset_field()
     predictions: str = option("", help="prediction JSON for error maps (optional)")
     predictions_dir: str = option("", help="folder of predicted id PNGs")
-    images: int = option(8, help="how many images to draw")
-    alpha: float = option(0.55, help="mask opacity")
+    images: int = option(8, min=1, help="how many images to draw")
+    alpha: float = option(0.55, min=0, max=1, help="mask opacity")
 
 
 @dataclass
@@ -109,12 +110,12 @@ class DemoConfig:
     model: str = model_field("panoptic model component trained twice (fine and coarse labels)")
     model_args: dict[str, Any] = option({"width": 12}, help="keyword arguments for the model builder")
     evaluator: str = evaluator_field()
-    n_train: int = option(240, help="generated training images")
-    n_val: int = option(60, help="generated validation images (fine labels only)")
-    size: int = option(48, help="image side in pixels")
-    steps: int = option(300, help="training steps per model (fine and coarse)")
-    batch_size: int = option(8, help="images per step")
-    lr: float = option(4e-3, help="AdamW peak learning rate")
-    checkpoint_every: int = option(50, help="write each stage's checkpoints/last.pt every N steps")
-    processes: int = option(2, help="evaluation worker processes")
-    visualize: int = option(4, help="overlay / error-map images written per model")
+    n_train: int = option(240, min=1, help="generated training images")
+    n_val: int = option(60, min=1, help="generated validation images (fine labels only)")
+    size: int = option(48, min=8, help="image side in pixels")
+    steps: int = option(300, min=1, help="training steps per model (fine and coarse)")
+    batch_size: int = option(8, min=1, help="images per step")
+    lr: float = option(4e-3, min=0, help="AdamW peak learning rate")
+    checkpoint_every: int = option(50, min=1, help="write each stage's checkpoints/last.pt every N steps")
+    processes: int = option(2, min=1, help="evaluation worker processes")
+    visualize: int = option(4, min=0, help="overlay / error-map images written per model")

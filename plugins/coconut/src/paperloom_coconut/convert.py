@@ -156,7 +156,7 @@ def convert_index(index, out_dir, to: str, progress=None, limit: int = 0) -> dic
     images, anns, void = [], [], 0
     for i in rng:
         rec = index.record(i)
-        ids = read_ids(rec["png"])
+        ids = read_ids(rec["png"], (rec["height"], rec["width"]))
         where = rec["png"]
         images.append({"id": rec["image_id"], "file_name": rec["file_name"], "height": int(ids.shape[0]),
                        "width": int(ids.shape[1])})

@@ -90,7 +90,7 @@ class PanopticDataset(torch.utils.data.Dataset):
 
         ix, j = self.locate(i)
         rec = ix.record(j)
-        ids = read_ids(rec["png"])
+        ids = read_ids(rec["png"], (rec["height"], rec["width"]))
         path = ix.image_path(j)
         with Image.open(path) as im:
             img = np.array(im.convert("RGB"))

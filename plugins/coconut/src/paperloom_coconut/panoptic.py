@@ -58,8 +58,9 @@ def id2rgb(ids: np.ndarray) -> np.ndarray:
     return np.stack([ids & 255, (ids >> 8) & 255, (ids >> 16) & 255], axis=-1).astype(np.uint8)
 
 
-def read_ids(path: str | Path) -> np.ndarray:
-    """Read a panoptic PNG as (H, W) uint32 ids, with one-line errors for missing or non-RGB files."""
+def read_ids(path: str | Path, expect_hw: tuple[int, int] | None = None) -> np.ndarray:
+    """Read a panoptic PNG as (H, W) uint32 ids, with one-line errors for missing or non-RGB files and, when the
+    annotation JSON gives the image's size (`expect_hw`, -1 = unknown), for a PNG of another size."""
     from PIL import Image
 
     path = Path(path)
@@ -69,6 +70,9 @@ def read_ids(path: str | Path) -> np.ndarray:
         if im.mode not in ("RGB", "RGBA"):
             raise UserError(f"panoptic PNG {path} has mode {im.mode}; expected RGB ids (R + 256*G + 256^2*B)")
         words = np.asarray(im.convert("RGBA")).view("<u4")[..., 0]  # little-endian RGBA words: R + 256 G + ...
+    if expect_hw is not None and expect_hw[0] > 0 and words.shape != tuple(expect_hw):
+        raise UserError(f"{path}: PNG is {words.shape[1]}x{words.shape[0]} but the JSON says "
+                        f"{expect_hw[1]}x{expect_hw[0]}; fix the annotation's height/width or the PNG")
     return words & np.uint32(0xFFFFFF)  # drop alpha: the same as rgb2id, without per-channel passes
 
 

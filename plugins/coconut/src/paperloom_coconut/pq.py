@@ -372,9 +372,7 @@ def load_predictions(pred_json: str, pred_dir: str) -> dict:
 def _work(item) -> dict:
     gt_png, gt_segs, pred_png, pred_segs, cats, want_ap, image_id, hw = item
     where = f"image {image_id}"
-    gt = read_ids(gt_png)
-    if hw[0] > 0 and gt.shape != tuple(hw):
-        raise UserError(f"{gt_png}: PNG is {gt.shape[1]}x{gt.shape[0]} but the JSON says {hw[1]}x{hw[0]}")
+    gt = read_ids(gt_png, tuple(hw))
     st = image_stats(gt, gt_segs, read_ids(pred_png), pred_segs, cats, want_ap, image_id, where)
     st.pop("matches")
     return st

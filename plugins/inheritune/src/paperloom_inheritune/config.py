@@ -22,7 +22,7 @@ __all__ = ["DemoConfig", "InheritConfig", "InheritSpec", "PretrainConfig"]
 class InheritSpec:
     """What the student takes from the reference (Inheritune, Algorithm 1: the first k blocks + the LM head)."""
 
-    k: int = option(0, help="blocks the student keeps: reference blocks 0..k-1 (0 = half, the paper's choice)")
+    k: int = option(0, min=0, help="blocks the student keeps: reference blocks 0..k-1 (0 = half, the paper's choice)")
     blocks: list[int] = option([], help="explicit reference blocks to copy, in order (overrides k); [] = first k")
     copy_head: bool = option(True, help="copy the LM head; with tied embeddings (GPT-2) it is the token embeddings")
     copy_embeddings: bool = option(True, help="copy the token embeddings (untied models such as Llama)")
@@ -55,7 +55,8 @@ class DemoConfig:
                                "`inherit` fields and seed; random_init=true for the baseline")
     data: TextDataConfig = option(default_factory=TextDataConfig, help="text: the embedded corpus by default")
     inherit: InheritSpec = option(default_factory=InheritSpec, help="what the student inherits (k=4 of 8)")
-    subset_fraction: float = option(0.1, help="fraction of the reference's training blocks the students see "
+    subset_fraction: float = option(0.1, min=0, max=1,
+                                    help="fraction of the reference's training blocks the students see "
                                               "(the paper: 0.1%)")
     seeds: list[int] = option([0, 1, 2], help="student seeds (re-initialised tensors, random student, data order)")
     optim: OptimConfig = option(default_factory=OptimConfig, help="optimizer of the reference")

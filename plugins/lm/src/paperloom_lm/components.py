@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from .config import TextDataConfig
 from .hf import load_causal_lm as _load_folder
 
 
@@ -30,14 +29,6 @@ def build_llama(ctx: Any, vocab_size: int = 2048, num_hidden_layers: int = 2, hi
 def load_causal_lm(ctx: Any, path: str = "", vocab_size: int | None = None, **kwargs: Any) -> Any:
     """Any HF causal LM saved in local folder `path` (a plugin's own model_type included)."""
     return _load_folder(path, vocab_size, **kwargs)
-
-
-def build_text(ctx: Any, split: str = "train", **fields: Any) -> Any:
-    """The `split` ("train" or "val") blocks of `TextDataConfig(**fields)`; ``.tokenizer`` made them."""
-    from .data import text_data
-
-    _, train, val = text_data(TextDataConfig(**fields), ctx.out, ctx.seed)
-    return train if split == "train" else val
 
 
 def build_perplexity(ctx: Any, batch_size: int = 16) -> Any:

@@ -29,9 +29,6 @@ def paperloom_components() -> list[Component]:
         Component("hf-causal-lm", "model", f"{PKG}.components:load_causal_lm",
                   "any Hugging Face causal LM from a local checkpoint folder (path=...)", produces=(CAUSAL_LM,),
                   loads_folder=True),
-        Component("text", "dataset", f"{PKG}.components:build_text",
-                  "packed token blocks (split=train|val) from the embedded corpus or local text files",
-                  produces=(TOKEN_BLOCKS,)),
         Component("perplexity", "evaluator", f"{PKG}.components:build_perplexity",
                   "token-weighted validation loss and perplexity", consumes=(CAUSAL_LM, TOKEN_BLOCKS)),
     ]

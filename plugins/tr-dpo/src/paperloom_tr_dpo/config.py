@@ -28,25 +28,26 @@ class RefUpdateConfig:
 
     update: str = option("none", choices=UPDATES,
                          help="reference update: none (DPO), soft, hard, general (alpha and tau)")
-    alpha: float = option(0.6, help="mixing weight of the policy in the soft/general update")
-    tau: int = option(512, help="steps between reference updates for hard/general")
+    alpha: float = option(0.6, min=0, max=1, help="mixing weight of the policy in the soft/general update")
+    tau: int = option(512, min=1, help="steps between reference updates for hard/general")
 
 
 @dataclass
 class TrainArgs:
     """Optimisation settings passed to the trl trainer (trl's CPU-hostile defaults are overridden here)."""
 
-    steps: int = option(100, help="optimizer steps")
-    batch_size: int = option(8, help="per-device batch size (pairs for DPO/IPO, examples for KTO)")
-    grad_accum: int = option(1, help="gradient accumulation steps")
-    lr: float = option(1e-6, help="learning rate")
+    steps: int = option(100, min=1, help="optimizer steps")
+    batch_size: int = option(8, min=1, help="per-device batch size (pairs for DPO/IPO, examples for KTO)")
+    grad_accum: int = option(1, min=1, help="gradient accumulation steps")
+    lr: float = option(1e-6, min=0, help="learning rate")
     scheduler: str = option("constant", help="transformers lr_scheduler_type (constant, linear, cosine, ...)")
-    warmup_steps: int = option(0, help="linear warmup steps")
-    weight_decay: float = option(0.0, help="AdamW weight decay")
-    max_grad_norm: float = option(1.0, help="gradient clipping")
-    max_length: int = option(512, help="max tokens of prompt + completion (longer ones are truncated)")
-    save_steps: int = option(100, help="write a resumable trainer checkpoint every N steps (trainer/checkpoint-N)")
-    log_steps: int = option(10, help="log training metrics every N steps")
+    warmup_steps: int = option(0, min=0, help="linear warmup steps")
+    weight_decay: float = option(0.0, min=0, help="AdamW weight decay")
+    max_grad_norm: float = option(1.0, min=0, help="gradient clipping")
+    max_length: int = option(512, min=1, help="max tokens of prompt + completion (longer ones are truncated)")
+    save_steps: int = option(100, min=1,
+                             help="write a resumable trainer checkpoint every N steps (trainer/checkpoint-N)")
+    log_steps: int = option(10, min=1, help="log training metrics every N steps")
     bf16: bool = option(False, help="bf16 mixed precision (GPU)")
     gradient_checkpointing: bool = option(False, help="trade compute for memory")
 
@@ -58,7 +59,7 @@ class SFTTaskConfig:
     policy: str = model_field("lm:gpt2", "the policy to warm up")
     policy_args: dict[str, Any] = option({}, help="keyword arguments for the policy builder (sizes of a new model)")
     tokenizer: str = option("", help="tokenizer folder; empty: the policy folder's, else one trained on the data")
-    vocab_size: int = option(512, help="vocab size when a tokenizer is trained on the data")
+    vocab_size: int = option(512, min=1, help="vocab size when a tokenizer is trained on the data")
     # No contract here: SFT reads prompt + chosen from pairs, or prompt + completion (label true) from unpaired data.
     data: str = option("tr-dpo:synthetic", help="dataset component: tr-dpo:hh, tr-dpo:tldr, tr-dpo:hf-disk, "
                        "tr-dpo:unpaired, tr-dpo:synthetic", component="dataset")
@@ -73,13 +74,13 @@ class AlignTaskConfig:
     policy: str = model_field("lm:gpt2", "the SFT policy (usually the sft task's model/ folder)")
     policy_args: dict[str, Any] = option({}, help="keyword arguments for the policy builder")
     tokenizer: str = option("", help="tokenizer folder; empty: the policy folder's, else one trained on the data")
-    vocab_size: int = option(512, help="vocab size when a tokenizer is trained on the data")
+    vocab_size: int = option(512, min=1, help="vocab size when a tokenizer is trained on the data")
     # KTO also takes unpaired data, so the contract (preference-pairs vs unpaired-preferences) is checked in code.
     data: str = option("tr-dpo:synthetic", help="dataset component (pairs; unpaired rows only for loss=kto)",
                        component="dataset")
     data_args: dict[str, Any] = option({}, help="keyword arguments for the dataset")
     loss: str = option("dpo", choices=LOSSES, help="dpo (sigmoid), ipo or kto; with a reference update: TR-DPO/IPO/KTO")
-    beta: float = option(0.05, help="KL strength beta")
+    beta: float = option(0.05, min=0, help="KL strength beta")
     ref: RefUpdateConfig = option(default_factory=RefUpdateConfig)
     precompute_ref_log_probs: bool = option(False,
                                             help="precompute reference log-probs (only valid with ref.update=none)")
@@ -100,11 +101,11 @@ class EvaluateTaskConfig:
                         "reward-model folder")
     data: str = option("tr-dpo:synthetic", help="dataset whose prompts are evaluated", component="dataset")
     data_args: dict[str, Any] = option({"n": 64, "split": "test"}, help="keyword arguments for the dataset")
-    prompts: int = option(64, help="prompts evaluated (the first N of the data)")
-    samples: int = option(4, help="responses sampled per prompt and policy")
-    max_new_tokens: int = option(16, help="response length cap")
-    temperature: float = option(1.0, help="sampling temperature (1.0 keeps the KL estimate unbiased)")
-    batch_size: int = option(64, help="sequences per generation batch")
+    prompts: int = option(64, min=1, help="prompts evaluated (the first N of the data)")
+    samples: int = option(4, min=1, help="responses sampled per prompt and policy")
+    max_new_tokens: int = option(16, min=1, help="response length cap")
+    temperature: float = option(1.0, min=0, help="sampling temperature (1.0 keeps the KL estimate unbiased)")
+    batch_size: int = option(64, min=1, help="sequences per generation batch")
 
 
 @dataclass
@@ -113,21 +114,22 @@ class DemoConfig:
 
     policy: str = model_field("lm:gpt2", "the policy, built with the locally trained tokenizer's vocabulary")
     policy_args: dict[str, Any] = option({}, help="keyword arguments for the policy builder (sizes)")
-    vocab_size: int = option(512, help="tokenizer vocabulary (trained locally on the synthetic text)")
-    sft_rows: int = option(2000, help="synthetic SFT examples")
-    sft_steps: int = option(300, help="SFT steps")
-    sft_lr: float = option(3e-3, help="SFT learning rate")
-    bt_scale: float = option(2.0, help="Bradley-Terry labels: P(y1 > y2) = sigmoid(bt_scale * (r1 - r2))")
-    pair_prompts: int = option(1024, help="prompts sampled for on-policy preference pairs")
-    align_steps: int = option(200, help="alignment steps per method (equal for all)")
-    batch_size: int = option(16, help="pairs per step")
-    lr: float = option(5e-4, help="alignment learning rate")
-    beta: float = option(0.5, help="DPO beta")
-    alpha: float = option(0.6, help="soft-update alpha")
-    tau: int = option(32, help="hard-update period in steps")
-    eval_prompts: int = option(96, help="held-out prompts for win rate and KL")
-    eval_samples: int = option(4, help="samples per prompt and policy")
-    curve_points: int = option(4, help="reward-vs-KL evaluations during each run")
-    threads: int = option(1, help="torch CPU threads (1 is fastest for a model this small, and on a busy machine)")
+    vocab_size: int = option(512, min=1, help="tokenizer vocabulary (trained locally on the synthetic text)")
+    sft_rows: int = option(2000, min=1, help="synthetic SFT examples")
+    sft_steps: int = option(300, min=1, help="SFT steps")
+    sft_lr: float = option(3e-3, min=0, help="SFT learning rate")
+    bt_scale: float = option(2.0, min=0, help="Bradley-Terry labels: P(y1 > y2) = sigmoid(bt_scale * (r1 - r2))")
+    pair_prompts: int = option(1024, min=1, help="prompts sampled for on-policy preference pairs")
+    align_steps: int = option(200, min=1, help="alignment steps per method (equal for all)")
+    batch_size: int = option(16, min=1, help="pairs per step")
+    lr: float = option(5e-4, min=0, help="alignment learning rate")
+    beta: float = option(0.5, min=0, help="DPO beta")
+    alpha: float = option(0.6, min=0, max=1, help="soft-update alpha")
+    tau: int = option(32, min=1, help="hard-update period in steps")
+    eval_prompts: int = option(96, min=1, help="held-out prompts for win rate and KL")
+    eval_samples: int = option(4, min=1, help="samples per prompt and policy")
+    curve_points: int = option(4, min=0, help="reward-vs-KL evaluations during each run")
+    threads: int = option(1, min=0,
+                          help="torch CPU threads (1 is fastest for a model this small, and on a busy machine)")
     methods: list[str] = option(["dpo", "tr-dpo-soft", "tr-dpo-hard"], help="runs compared (dpo, tr-dpo-soft, "
                                 "tr-dpo-hard, ipo, tr-ipo-soft, tr-ipo-hard)")
