@@ -61,6 +61,56 @@ class MetricsToRun(Callback):
         self._write(trainer, "val")
 
 
+class ResumableSampler(torch.utils.data.Sampler):
+    """Shuffles like a seeded RandomSampler (a new permutation per epoch, from seed + epoch) and can start
+    mid-epoch, so a killed-and-resumed run sees exactly the batches an uninterrupted one would (Lightning
+    restores its step and epoch counters but restarts a plain DataLoader's order). Use it through
+    `shuffled_loader`; `ResumeDataOrder` (added by `make_trainer`) fast-forwards it on resume."""
+
+    def __init__(self, n: int, seed: int) -> None:
+        self.n, self.seed, self.epoch, self.skip = n, seed, 0, 0
+
+    def set_epoch(self, epoch: int) -> None:  # Lightning calls this at the start of every epoch
+        self.epoch = epoch
+
+    def __iter__(self) -> Any:
+        # The order DataLoader(shuffle=True, generator=Generator().manual_seed(seed)) gives: per epoch, one draw
+        # for the loader's base seed, then a permutation; replayed from the seed, so any epoch is reproducible.
+        # (torch's RandomSampler draws a second, empty-sliced permutation at the end of every epoch.)
+        g = torch.Generator().manual_seed(self.seed)
+        for _ in range(self.epoch + 1):
+            torch.empty((), dtype=torch.int64).random_(generator=g)
+            order = torch.randperm(self.n, generator=g)
+            torch.randperm(self.n, generator=g)
+        skip, self.skip = self.skip, 0
+        return iter(order[skip:].tolist())
+
+    def __len__(self) -> int:
+        return self.n
+
+
+def shuffled_loader(dataset: Any, batch_size: int, seed: int, num_workers: int = 0, **kwargs: Any) -> Any:
+    """A shuffling DataLoader whose order survives --resume (full batches only, as every epoch must match)."""
+    sampler = ResumableSampler(len(dataset), seed)
+    return torch.utils.data.DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
+                                       drop_last=len(dataset) > batch_size, **kwargs)
+
+
+class ResumeDataOrder(Callback):
+    """On resume, skip the samples of the batches the checkpointed epoch had already trained on (one process;
+    under DDP Lightning wraps the sampler and the epoch's order restarts, as Lightning itself does)."""
+
+    def on_train_start(self, trainer: L.Trainer, *args: Any) -> None:
+        loader = trainer.train_dataloader
+        sampler = getattr(loader, "sampler", None)
+        if not isinstance(sampler, ResumableSampler) or trainer.world_size != 1 or not trainer.global_step:
+            return
+        per_epoch = len(loader)  # full batches only (shuffled_loader drops the last partial one)
+        done = trainer.global_step * trainer.accumulate_grad_batches - trainer.current_epoch * per_epoch
+        if 0 < done < per_epoch:  # a finished epoch needs no skipping: Lightning starts the next one
+            sampler.skip = done * loader.batch_size
+
+
 class StepProgress(Callback):
     """A progress bar over optimizer steps toward ``max_steps`` with the train loss and an ETA (Lightning's own
     bar counts epochs, meaningless for step-budgeted training). Shown only on a terminal, on rank 0."""
@@ -116,7 +166,7 @@ def make_trainer(ctx: Any, cfg: TrainerConfig, callbacks: list | tuple = (), **o
     checkpoint = ModelCheckpoint(
         dirpath=str(ctx.checkpoint_dir), save_last=True, save_top_k=0, every_n_train_steps=max(1, cfg.checkpoint_every)
     )
-    cbs: list = [checkpoint, MetricsToRun(ctx, cfg.log_every), *callbacks]
+    cbs: list = [checkpoint, MetricsToRun(ctx, cfg.log_every), ResumeDataOrder(), *callbacks]
     if sys.stderr.isatty():
         from .context import Stage
 

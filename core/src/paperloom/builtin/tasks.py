@@ -9,7 +9,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from ..context import is_main_process
-from ..training import adamw_config, make_trainer
+from ..training import adamw_config, make_trainer, shuffled_loader
 from ..training import fit as fit_trainer
 
 
@@ -40,8 +40,7 @@ def fit(cfg: Any, ctx: Any) -> dict[str, float]:
     ctx.save_metrics({"init_val_loss": init})
     t = cfg.trainer
     trainer = make_trainer(ctx, t)
-    gen = torch.Generator().manual_seed(ctx.seed)
-    loader = DataLoader(train, batch_size=t.batch_size, shuffle=True, generator=gen, drop_last=True)
+    loader = shuffled_loader(train, t.batch_size, ctx.seed)
     fit_trainer(ctx, trainer, RegressionModule(model, cfg.optim, t.max_steps), loader,
                 DataLoader(val, batch_size=256))
     if not trainer.is_global_zero or not is_main_process():

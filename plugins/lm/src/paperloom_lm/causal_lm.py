@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from paperloom import UserError
 from paperloom.schemas import OptimConfig
-from paperloom.training import adamw_config
+from paperloom.training import adamw_config, shuffled_loader
 
 from .data import Blocks
 
@@ -55,9 +55,7 @@ class CausalLMModule(L.LightningModule):
 def loaders(
     train: Dataset, val: Dataset, batch_size: int, seed: int = 0, num_workers: int = 0
 ) -> tuple[DataLoader, DataLoader]:
-    gen = torch.Generator().manual_seed(seed)
-    shuffled = DataLoader(train, batch_size=batch_size, shuffle=True, generator=gen, num_workers=num_workers,
-                          drop_last=len(train) > batch_size)
+    shuffled = shuffled_loader(train, batch_size, seed, num_workers)  # its order survives --resume
     return shuffled, DataLoader(val, batch_size=batch_size, num_workers=num_workers)
 
 
