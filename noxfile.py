@@ -115,3 +115,14 @@ def build(session: nox.Session) -> None:
     session.install("-q", "build")
     for source in ["core", *[f"plugins/{n}" for n in PLUGINS]]:
         session.run("python", "-m", "build", "-q", "--outdir", str(ROOT / "dist"), source)
+
+
+@nox.session
+def wheelhouse(session: nox.Session) -> None:
+    """A fresh environment installs a plugin from the built wheels alone, dependencies resolved by pip, and the
+    installed plugin conforms (`nox -s build wheelhouse`; not part of the default sessions: it downloads)."""
+    site = session.run("python", "-c", "import site; print(site.getsitepackages()[0])", silent=True).strip()
+    Path(site, "_paperloom_torch.pth").write_text(_torch_site() + "\n")
+    name = session.posargs[0] if session.posargs else "megalodon"
+    session.install("-q", "--find-links", str(ROOT / "dist"), f"paperloom-{name}")
+    session.run("core", "check", name, env=_env(), external=False)

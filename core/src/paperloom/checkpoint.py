@@ -79,7 +79,7 @@ def _first_line(exc: Exception) -> str:
     return (text[0] if text else type(exc).__name__)[:160]
 
 
-def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> Any:
+def load_checkpoint(path: str | Path, map_location: Any = "cpu", **kwargs: Any) -> Any:
     """Read a torch checkpoint safely (``weights_only``: tensors and plain data, never pickled code). Every
     checkpoint the core or a plugin loads goes through here or `load_safetensors`: a torn, corrupt or
     code-carrying file is a one-line `UserError` naming the file and what to do."""
@@ -87,7 +87,7 @@ def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> Any:
     if not path.is_file():
         raise UserError(f"{path}: no such checkpoint file; check the path (or drop --resume to start afresh)")
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        return torch.load(path, map_location=map_location, weights_only=True, **kwargs)  # e.g. mmap=True
     except Exception as exc:  # truncated zip, pickled code, not a checkpoint at all
         if "weights_only" in str(exc) or "Unsupported global" in str(exc):
             what = "it holds pickled Python objects, which are never loaded (they can run code)"

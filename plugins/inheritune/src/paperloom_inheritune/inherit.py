@@ -27,6 +27,7 @@ from typing import Any
 import torch
 
 from paperloom import UserError
+from paperloom.checkpoint import load_checkpoint
 from paperloom.io import atomic_write_json
 
 # Where the block stack lives in well-known architectures (tried first, in order).
@@ -209,7 +210,7 @@ class TensorSource:
                                 "pytorch_model.bin); pass a folder saved by save_pretrained")
             self.map = {}
             for b in bins:
-                state = torch.load(b, map_location="cpu", mmap=True, weights_only=True)
+                state = load_checkpoint(b, mmap=True)  # weights only; a torn file is a one-line error
                 self._open[b.name] = state
                 self.map.update({k: b.name for k in state})
 

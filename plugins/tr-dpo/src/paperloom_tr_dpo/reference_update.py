@@ -96,11 +96,11 @@ def _untie(tensors: dict) -> dict:
 
 def load_reference(trainer: Any, checkpoint: str | Path) -> bool:
     """Restore the reference saved by `RefCheckpoint`; False when the checkpoint holds none (plain DPO)."""
-    from safetensors.torch import load_file
+    from paperloom.checkpoint import load_safetensors
 
     path = Path(checkpoint) / REF_FILE
     if trainer.ref_model is None or not path.is_file():
         return False
     ref = trainer.accelerator.unwrap_model(trainer.ref_model)
-    ref.load_state_dict(load_file(str(path)), strict=False)
+    ref.load_state_dict(load_safetensors(path), strict=False)  # a torn file is a one-line error
     return True
