@@ -164,6 +164,7 @@ def _options(args: argparse.Namespace, **kw):
         device=args.device,
         smoke=args.smoke,
         threads=args.threads,
+        workers=getattr(args, "workers", 1),
         **kw,
     )
 
@@ -238,6 +239,37 @@ def cmd_demo(args: argparse.Namespace) -> int:
         rows.append([qual, "pass" if ok else "FAIL", "; ".join(r[2] for r in results) or str(out)])
     print("\n" + _table(rows, ["demo", "claim", "measured"]))
     return 1 if failed else 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    """Run folders under DIR (their run.json): task, status, start, headline metrics, inputs."""
+    from .io import read_json
+    from .provenance import MANIFEST, read_manifest
+
+    root = Path(args.dir)
+    if not root.is_dir():
+        raise UserError(f"{root} is not a folder; pass the folder that holds your runs (default runs/)")
+    reg = _registry()
+    rows = []
+    for manifest_path in sorted(root.rglob(MANIFEST)):
+        out = manifest_path.parent
+        m = read_manifest(out)
+        qual = f"{m.get('plugin')}:{m.get('task')}"
+        metrics = read_json(out / "metrics.json") if (out / "metrics.json").is_file() else {}
+        try:
+            _, task = reg.task(qual)
+            keys = [c.metric for c in task.verify]
+        except UserError:
+            keys = []
+        keys = keys or [k for k, v in metrics.items() if isinstance(v, float)][:3]
+        shown = ", ".join(f"{k}={metrics[k]:.4g}" for k in keys if isinstance(metrics.get(k), (int, float)))
+        inputs = ", ".join(Path(i["run"]).name for i in m.get("inputs", {}).values())
+        rows.append([str(out), qual, m.get("status", "?"), str(m.get("started", ""))[:19], shown, inputs or "-"])
+    if not rows:
+        print(f"no run folders (with {MANIFEST}) under {root}")
+        return 0
+    print(_table(rows, ["run", "task", "status", "started", "metrics", "inputs"]))
+    return 0
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -320,6 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
         p.add_argument("--smoke", action="store_true", help="apply the task's smoke overrides (tiny sizes, seconds)")
         p.add_argument("--threads", type=int, default=0, help="cap torch CPU threads (0 = torch's default)")
+        p.add_argument("--workers", type=int, default=1, help="processes for map-style work (ctx.map)")
 
     p = sub.add_parser("run", help="run PLUGIN:TASK")
     p.add_argument("task", metavar="PLUGIN:TASK")
@@ -341,6 +374,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--smoke", action="store_true")
     p.add_argument("--threads", type=int, default=0, help="cap torch CPU threads (0 = torch's default)")
     p.set_defaults(fn=cmd_demo)
+
+    p = sub.add_parser("runs", help="run folders with status, task, headline metrics and inputs")
+    p.add_argument("dir", nargs="?", default="runs", metavar="DIR")
+    p.set_defaults(fn=cmd_runs)
 
     p = sub.add_parser("doctor", help="check what plugins need (packages, GPU, memory) before running")
     p.add_argument("plugin", nargs="?")

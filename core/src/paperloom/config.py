@@ -25,13 +25,16 @@ def option(
     max: float | None = None,
     component: str | None = None,
     contract: str | None = None,
+    run_contract: str | None = None,
     default_factory: Any = MISSING,
 ) -> Any:
     """A config field with documentation. ``choices`` lists the allowed values, ``min`` / ``max`` bound a
     number (inclusive; checked when the config is resolved). ``component="model"`` marks a field whose
     value names a component of that kind (``plugin:name``); ``contract`` is the data contract it must
-    produce (for an evaluator: consume)."""
-    meta = {"help": help, "choices": choices, "min": min, "max": max, "component": component, "contract": contract}
+    produce (for an evaluator: consume). ``run_contract`` marks a field whose value is a previous run folder
+    that must hold a finished artifact of that contract (see `paperloom.provenance`)."""
+    meta = {"help": help, "choices": choices, "min": min, "max": max, "component": component, "contract": contract,
+            "run_contract": run_contract}
     if default_factory is not MISSING:
         return dataclasses.field(default_factory=default_factory, metadata=meta)
     if isinstance(default, (list, dict, set)):
@@ -239,14 +242,14 @@ def describe(schema: type, prefix: str = "") -> list[dict]:
     return rows
 
 
-def component_fields(cfg: Any, prefix: str = "") -> list[tuple[str, Any, dict]]:
-    """(dotted path, value, metadata) of every field that names a component."""
+def component_fields(cfg: Any, prefix: str = "", key: str = "component") -> list[tuple[str, Any, dict]]:
+    """(dotted path, value, metadata) of every field whose metadata sets `key` (a component, a run input)."""
     out = []
     for f in dataclasses.fields(cfg):
         value = getattr(cfg, f.name)
         if dataclasses.is_dataclass(value):
-            out.extend(component_fields(value, prefix + f.name + "."))
-        elif f.metadata.get("component"):
+            out.extend(component_fields(value, prefix + f.name + ".", key))
+        elif f.metadata.get(key):
             out.append((prefix + f.name, value, dict(f.metadata)))
     return out
 

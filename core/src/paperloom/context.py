@@ -82,6 +82,7 @@ class Run:
     registry: Registry | None = None
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("paperloom"))
     metrics: dict = field(default_factory=dict)
+    workers: int = 1  # --workers: processes for ctx.map
     # Set by the conformance kit: every model built gets its trainable parameters recorded here.
     watch: list | None = None
 
@@ -136,6 +137,12 @@ class Run:
             )
         )
 
+    def map(self, fn: Any, items: Iterable, ids: Any = None, description: str = "", chunksize: int = 1) -> list:
+        from .executor import map_items
+
+        return map_items(fn, items, workers=self.workers, seed=self.seed, chunksize=chunksize, ids=ids,
+                         progress=self.progress, description=description or self.task)
+
     def stage(self, name: str, seed: int | None = None) -> Stage:
         return Stage(self, name, seed)
 
@@ -175,6 +182,12 @@ class Stage:
 
     def progress(self, iterable: Iterable, total: int | None = None, description: str = "") -> Iterator:
         return self.run.progress(iterable, total, description or self.name)
+
+    def map(self, fn: Any, items: Iterable, ids: Any = None, description: str = "", chunksize: int = 1) -> list:
+        from .executor import map_items
+
+        return map_items(fn, items, workers=self.run.workers, seed=self.seed, chunksize=chunksize, ids=ids,
+                         progress=self.progress, description=description or self.name)
 
     def stage(self, name: str, seed: int | None = None) -> Stage:
         return Stage(self, name, seed)

@@ -22,6 +22,10 @@ COCO_PANOPTIC = "coco-panoptic"  # items {"image", "masks", "boxes", "labels", "
 IMAGE_TEXT_PAIRS = "image-text-pairs"  # items {"image": Float (3, H, W), "text": str}
 REGRESSION_PAIRS = "regression-pairs"  # items {"x": Float (F,), "y": Float (1,)}
 
+# Run artifacts (Task.artifacts; a later task takes the run folder with option(run_contract=...))
+HF_CHECKPOINT = "hf-checkpoint"  # a folder save_pretrained wrote: config.json, model.safetensors, tokenizer files
+REGRESSOR_WEIGHTS = "regressor-weights"  # a safetensors file of a core:mlp state dict
+
 ALL = {
     name: value
     for name, value in dict(globals()).items()

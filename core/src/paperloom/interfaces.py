@@ -72,7 +72,10 @@ class Task:
     `paperloom.config.option`). The task's default values are ``configs/<name>.yaml`` beside the
     plugin's declaration module, its presets ``configs/<name>/<preset>.yaml`` (``--config paper``).
     ``smoke`` holds dotted overrides that make the task tiny (used by the conformance kit and
-    tests), ``verify`` the claims its default run must show.
+    tests), ``verify`` the claims its default run must show. ``artifacts`` names what a finished run
+    leaves for later tasks: a path in the run folder -> its data-contract tag (``{"model": "hf-checkpoint"}``);
+    the core records each with its sha256 in ``run.json``, and a config field
+    ``option(run_contract="hf-checkpoint")`` accepts such a run folder as input.
     """
 
     name: str
@@ -81,6 +84,7 @@ class Task:
     summary: str = ""
     smoke: Mapping[str, Any] = field(default_factory=dict)
     verify: tuple[Check, ...] = ()
+    artifacts: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -139,6 +143,10 @@ class RunContext(Protocol):
 
     def progress(self, iterable: Iterable, total: int | None = None, description: str = "") -> Iterator:
         """Wrap a long loop in a progress bar (quiet when output is not a terminal)."""
+
+    def map(self, fn: Any, items: Iterable, ids: Any = None, description: str = "", chunksize: int = 1) -> list:
+        """``[fn(item) for item in items]`` in order over ``--workers`` processes, each item seeded from (seed,
+        index); a failing item raises `paperloom.executor.MapError` naming it, finished results kept."""
 
     def stage(self, name: str, seed: int | None = None) -> RunContext:
         """A context for one of several trainings in this run: its own folder ``out/stages/<name>/`` (and so

@@ -19,10 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from . import config as C
+from . import provenance
 from .context import Run, folder_loader, is_main_process, load_ref, looks_like_path
 from .errors import UserError
 from .io import atomic_write_text
 from .plugins import Plugin, Registry, registry
+from .provenance import alive as _alive
 
 RUN_DIR_ENV = "PAPERLOOM_RUN_DIR"
 
@@ -39,8 +41,20 @@ class RunOptions:
     device: str = "auto"  # auto | cpu | cuda
     smoke: bool = False  # apply the task's smoke overrides
     threads: int = 0  # > 0 caps torch's CPU threads
+    workers: int = 1  # processes for ctx.map
     plot: bool = True  # draw curves.png at the end
     watch: list | None = None  # the conformance kit's record of built models (see context.Run)
+
+
+def check_run_inputs(cfg: Any) -> dict[str, dict]:
+    """Every field naming a previous run folder: finished, with an intact artifact of its contract."""
+    from .provenance import check_input
+
+    return {
+        path: check_input(value, meta["run_contract"], f"config: {path}")
+        for path, value, meta in C.component_fields(cfg, key="run_contract")
+        if value not in (None, "")
+    }
 
 
 def check_components(reg: Registry, plugin: Plugin, cfg: Any) -> None:
@@ -119,6 +133,7 @@ def resolve_task_config(
     extra = dict(task.smoke) if smoke and not saved else None
     cfg, _ = C.resolve(schema, default_file, user_file, list(overrides), extra=extra)
     check_components(reg, plugin, cfg)
+    check_run_inputs(cfg)
     return plugin, task, schema, cfg
 
 
@@ -200,14 +215,6 @@ def _lock(out_dir: Path) -> Path:
     raise UserError(f"could not lock {out_dir}; remove {lock} if no run uses the folder")
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _durable(out_dir: Path) -> bool:
@@ -259,6 +266,7 @@ def _start(out_dir: Path, plugin: str, task: str, opts: RunOptions, reg: Registr
         smoke=opts.smoke,
         registry=reg,
         log=log,
+        workers=max(1, opts.workers),
         watch=opts.watch,
     )
 
@@ -314,6 +322,8 @@ def _run(reg: Registry, qualname: str, plugin: Plugin, task: Any, cfg: Any, out_
     os.environ[RUN_DIR_ENV] = str(out_dir.resolve())  # processes a DDP launcher starts find the same folder
     fn = load_ref(task.run)
     ctx = _start(out_dir, plugin.name, task.name, opts, reg, log)
+    manifest = provenance.start(out_dir, plugin, task, ctx.seed, ctx.device, opts.resume)
+    inputs = check_run_inputs(cfg)
     if opts.resume and (out_dir / "metrics.json").is_file():
         ctx.metrics = json.loads((out_dir / "metrics.json").read_text())
     try:
@@ -326,8 +336,14 @@ def _run(reg: Registry, qualname: str, plugin: Plugin, task: Any, cfg: Any, out_
             import shutil
 
             shutil.rmtree(out_dir, ignore_errors=True)
+        else:
+            provenance.finish(out_dir, manifest, "failed", inputs=inputs)
+        raise
+    except BaseException:
+        provenance.finish(out_dir, manifest, "failed", inputs=inputs)
         raise
     ctx.save_metrics(dict(result))
+    provenance.finish(out_dir, manifest, "finished", task.artifacts, inputs)
     if opts.plot:
         from .plots import plot_curves
 

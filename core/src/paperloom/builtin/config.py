@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..config import option
-from ..contracts import REGRESSION_PAIRS, REGRESSOR
+from ..contracts import REGRESSION_PAIRS, REGRESSOR, REGRESSOR_WEIGHTS
 from ..schemas import OptimConfig, TrainerConfig
 
 
@@ -30,5 +30,7 @@ class FitConfig:
                           contract=REGRESSION_PAIRS)
     evaluator: str = option("core:mse", help="evaluator component run on the validation split",
                             component="evaluator", contract=REGRESSOR)
+    init_from: str = option("", run_contract=REGRESSOR_WEIGHTS,
+                            help="a finished core:fit run folder whose weights to start from ('' = random init)")
     optim: OptimConfig = option(default_factory=OptimConfig, help="AdamW + warmup/cosine")
     trainer: TrainerConfig = option(default_factory=TrainerConfig, help="Lightning trainer")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .. import Check, Component, PluginInfo, Requirements, Task, hookimpl
-from ..contracts import REGRESSION_PAIRS, REGRESSOR
+from ..contracts import REGRESSION_PAIRS, REGRESSOR, REGRESSOR_WEIGHTS
 
 PKG = "paperloom.builtin"
 
@@ -35,7 +35,8 @@ def paperloom_tasks() -> list[Task]:
     claim = (Check("val_loss", "<", other="init_val_loss", summary="training lowers the held-out error"),)
     return [
         Task("fit", f"{PKG}.tasks:fit", f"{PKG}.config:FitConfig",
-             summary="fit any regressor component with Lightning (resumable, any strategy)", smoke=smoke),
+             summary="fit any regressor component with Lightning (resumable, any strategy)", smoke=smoke,
+             artifacts={"model.safetensors": REGRESSOR_WEIGHTS}),
         Task("demo", f"{PKG}.tasks:fit", f"{PKG}.config:FitConfig",
              summary="fit the MLP on generated data: held-out error falls", smoke=smoke, verify=claim),
     ]

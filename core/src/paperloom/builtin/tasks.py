@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -35,6 +36,10 @@ def fit(cfg: Any, ctx: Any) -> dict[str, float]:
     train = ctx.build(cfg.dataset, n=d.n, features=d.features, noise=d.noise, split="train")
     val = ctx.build(cfg.dataset, n=d.n, features=d.features, noise=d.noise, split="val")
     model = ctx.build(cfg.model, **{"features": d.features, **cfg.model_args})
+    if cfg.init_from:  # a typed run input: the core checked the folder's run.json before we got here
+        from ..checkpoint import load_safetensors
+
+        model.load_state_dict(load_safetensors(Path(cfg.init_from) / "model.safetensors"))
     evaluate = ctx.build(cfg.evaluator)
     init = evaluate(model, val, ctx)["val_loss"]
     ctx.save_metrics({"init_val_loss": init})

@@ -1,0 +1,119 @@
+"""run.json provenance, run folders as typed inputs, `core runs`, and map-style jobs (ctx.map)."""
+
+import json
+import os
+import random
+import subprocess
+import sys
+
+import pytest
+from conftest import run_cli
+
+from paperloom import UserError
+from paperloom.executor import MapError, map_items
+from paperloom.runner import execute, resolve_task_config
+from paperloom.testing import registry_with
+
+ENV = {"PAPERLOOM_DISABLE_PLUGINS": "1"}
+
+
+@pytest.fixture(scope="module")
+def finished_fit(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "fit"
+    execute("core:fit", smoke=True, out=out, reg=registry_with(), device="cpu")
+    return out
+
+
+def test_run_json_records_what_the_run_was(finished_fit):
+    m = json.loads((finished_fit / "run.json").read_text())
+    assert (m["plugin"], m["task"], m["status"], m["seed"]) == ("core", "fit", "finished", 0)
+    assert {"paperloom-core", "python", "torch", "lightning"} <= set(m["versions"])
+    import hashlib
+
+    assert m["config_sha256"] == hashlib.sha256((finished_fit / "config.yaml").read_bytes()).hexdigest()
+    art = m["artifacts"]["model.safetensors"]
+    assert art["contract"] == "regressor-weights"
+    assert art["sha256"] == hashlib.sha256((finished_fit / "model.safetensors").read_bytes()).hexdigest()
+    assert m["started"] <= m["ended"]
+
+
+def test_a_run_folder_is_a_typed_input(finished_fit, tmp_path):
+    reg = registry_with()
+    _, m = execute("core:fit", smoke=True, out=tmp_path / "next", reg=reg, device="cpu",
+                   overrides=[f"init_from={finished_fit}"])
+    fresh = json.loads((tmp_path / "next" / "run.json").read_text())
+    assert fresh["inputs"]["init_from"]["run"] == str(finished_fit.resolve())
+    first = json.loads((finished_fit / "metrics.json").read_text())
+    assert m["init_val_loss"] == pytest.approx(first["val_loss"], rel=1e-6)  # it started from those weights
+
+
+def test_bad_run_inputs_fail_before_anything_runs(finished_fit, tmp_path):
+    reg = registry_with()
+
+    def fails(value, fragment):
+        with pytest.raises(UserError, match=fragment):
+            resolve_task_config(reg, "core:fit", overrides=[f"init_from={value}"])
+
+    fails(tmp_path, "no run folder there")
+    import shutil
+
+    bad = tmp_path / "copy"
+    shutil.copytree(finished_fit, bad)
+    m = json.loads((bad / "run.json").read_text())
+    (bad / "run.json").write_text(json.dumps({**m, "artifacts": {}}))
+    fails(bad, r"core:fit produced none, but 'regressor-weights' is needed here")
+    (bad / "run.json").write_text(json.dumps({**m, "status": "failed"}))
+    fails(bad, "that run is failed, not finished")
+    (bad / "run.json").write_text(json.dumps({**m, "status": "running", "pid": 2**22 + 12345}))
+    fails(bad, "that run is killed, not finished")  # a dead 'running' run reads as killed
+    (bad / "run.json").write_text(json.dumps(m))
+    (bad / "model.safetensors").write_bytes(b"tampered")
+    fails(bad, "model.safetensors changed since the run wrote it")
+
+
+def test_core_runs_lists_status_task_metrics_and_inputs(finished_fit, tmp_path):
+    res = run_cli("runs", str(finished_fit.parent), env=ENV)
+    assert res.returncode == 0, res.stderr
+    line = next(ln for ln in res.stdout.splitlines() if ln.startswith(str(finished_fit)))
+    assert "core:fit" in line and "finished" in line and "val_loss=" in line
+    assert run_cli("runs", str(tmp_path / "nope"), env=ENV).returncode == 2
+
+
+def _noisy_square(x):
+    return x * x + random.random()  # per-item seeds make this reproducible across worker counts
+
+
+def _fails_on_three(x):
+    if x == 3:
+        raise ValueError("three is bad")
+    return x
+
+
+def test_map_is_ordered_and_independent_of_the_worker_count():
+    one = map_items(_noisy_square, range(20), workers=1, seed=5)
+    two = map_items(_noisy_square, range(20), workers=2, seed=5, chunksize=3)
+    assert one == two and [int(v) for v in one] == [x * x for x in range(20)]
+    assert map_items(_noisy_square, range(20), workers=1, seed=6) != one
+
+
+def test_a_failing_item_is_named_and_finished_results_are_kept():
+    with pytest.raises(MapError, match=r"1 of 6 items failed \(item 'd': ValueError: three is bad\)") as exc:
+        map_items(_fails_on_three, range(6), workers=2, ids=list("abcdef"))
+    assert exc.value.results == [0, 1, 2, None, 4, 5] and exc.value.failures == {"d": "ValueError: three is bad"}
+
+
+def test_a_killed_run_reads_as_killed(tmp_path):
+    out = tmp_path / "r"
+    proc = subprocess.Popen([sys.executable, "-m", "paperloom", "run", "core:fit", "--device", "cpu", "--out",
+                             str(out), "--set", "trainer.max_steps=100000", "trainer.val_every=100000"],
+                            env={**os.environ, **ENV}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    import time
+
+    deadline = time.time() + 120
+    while not (out / "run.json").is_file() and time.time() < deadline:
+        time.sleep(0.2)
+    proc.kill()
+    proc.wait()
+    from paperloom.provenance import read_manifest
+
+    assert read_manifest(out)["status"] == "killed"
