@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from paperloom import Check, Component, PluginInfo, Requirements, Task, hookimpl
-from paperloom.contracts import CAUSAL_LM, TOKEN_BLOCKS
+from paperloom.contracts import CAUSAL_LM, HF_CHECKPOINT, TOKEN_BLOCKS
 
 PKG = "paperloom_lm"
 TINY = {"data.max_chars": 20000, "data.vocab_size": 300, "data.block_size": 32}
@@ -39,7 +39,7 @@ def paperloom_tasks() -> list[Task]:
     return [
         Task("pretrain", f"{PKG}.tasks:pretrain", f"{PKG}.config:PretrainConfig",
              summary="pre-train any causal-LM component or folder on text with Lightning (token budget, resumable)",
-             smoke={**TINY, **TINY_TRAIN}),
+             smoke={**TINY, **TINY_TRAIN}, artifacts={"model": HF_CHECKPOINT}),
         Task("evaluate", f"{PKG}.tasks:evaluate", f"{PKG}.config:EvaluateConfig",
              summary="val loss / perplexity of a causal LM by context length, plus any evaluator components",
              smoke={**TINY, "model_args": TINY_TRAIN["model_args"], "context_lengths": [16, 32]}),
