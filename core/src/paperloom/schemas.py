@@ -21,6 +21,7 @@ class TrainerConfig:
     max_steps: int = option(100, min=1, help="optimizer steps to train for")
     accelerator: str = option("auto", choices=ACCELERATORS, help="Lightning accelerator")
     devices: int = option(1, min=1, help="number of devices / processes per node")
+    num_nodes: int = option(1, min=1, help="number of machines (Lightning detects SLURM / torchrun environments)")
     strategy: str = option("auto", help="Lightning strategy: auto, ddp, ddp_spawn, fsdp, ...")
     precision: str = option("32-true", choices=PRECISIONS, help="Lightning precision")
     batch_size: int = option(8, min=1, help="per-device batch size")

@@ -178,6 +178,7 @@ def make_trainer(ctx: Any, cfg: TrainerConfig, callbacks: list | tuple = (), **o
         max_steps=cfg.max_steps,
         accelerator=accelerator,
         devices=cfg.devices,
+        num_nodes=cfg.num_nodes,
         strategy=cfg.strategy,
         precision=cfg.precision,
         accumulate_grad_batches=cfg.accumulate_grad_batches,
