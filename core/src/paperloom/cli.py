@@ -165,6 +165,8 @@ def _options(args: argparse.Namespace, **kw):
         smoke=args.smoke,
         threads=args.threads,
         workers=getattr(args, "workers", 1),
+        executor=getattr(args, "executor", "local"),
+        address=getattr(args, "address", None),
         **kw,
     )
 
@@ -353,6 +355,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--smoke", action="store_true", help="apply the task's smoke overrides (tiny sizes, seconds)")
         p.add_argument("--threads", type=int, default=0, help="cap torch CPU threads (0 = torch's default)")
         p.add_argument("--workers", type=int, default=1, help="processes for map-style work (ctx.map)")
+        p.add_argument("--executor", default="local", choices=["local", "ray"], help="ctx.map backend")
+        p.add_argument("--address", metavar="HOST:PORT", help="a running Ray cluster (--executor ray)")
 
     p = sub.add_parser("run", help="run PLUGIN:TASK")
     p.add_argument("task", metavar="PLUGIN:TASK")

@@ -82,7 +82,9 @@ class Run:
     registry: Registry | None = None
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("paperloom"))
     metrics: dict = field(default_factory=dict)
-    workers: int = 1  # --workers: processes for ctx.map
+    workers: int = 1  # --workers: processes (or Ray CPUs) for ctx.map
+    executor: str = "local"  # --executor: local | ray
+    address: str | None = None  # --address: a running Ray cluster
     # Set by the conformance kit: every model built gets its trainable parameters recorded here.
     watch: list | None = None
 
@@ -141,7 +143,8 @@ class Run:
         from .executor import map_items
 
         return map_items(fn, items, workers=self.workers, seed=self.seed, chunksize=chunksize, ids=ids,
-                         progress=self.progress, description=description or self.task)
+                         progress=self.progress, description=description or self.task, backend=self.executor,
+                         address=self.address)
 
     def stage(self, name: str, seed: int | None = None) -> Stage:
         return Stage(self, name, seed)
@@ -187,7 +190,8 @@ class Stage:
         from .executor import map_items
 
         return map_items(fn, items, workers=self.run.workers, seed=self.seed, chunksize=chunksize, ids=ids,
-                         progress=self.progress, description=description or self.name)
+                         progress=self.progress, description=description or self.name, backend=self.run.executor,
+                         address=self.run.address)
 
     def stage(self, name: str, seed: int | None = None) -> Stage:
         return Stage(self, name, seed)

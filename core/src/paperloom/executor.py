@@ -1,4 +1,5 @@
-"""Map-style jobs: ``ctx.map(fn, items)`` over a process pool (``--workers N``), results in item order.
+"""Map-style jobs: ``ctx.map(fn, items)`` over a local process pool (``--workers N``) or a Ray cluster
+(``--executor ray [--address HOST:PORT]``, the ``paperloom-core[ray]`` extra), results in item order.
 
 Every item runs with RNGs seeded from (run seed, item index), so results do not depend on how items are
 spread over workers; a failing item is reported with its id and error after every other item finished,
@@ -50,8 +51,10 @@ def _run_chunk(fn: Callable, chunk: list[tuple[int, Any]], seed: int) -> list[tu
 
 
 def map_items(fn: Callable[[Any], Any], items: Iterable, *, workers: int = 1, seed: int = 0, chunksize: int = 1,
-              ids: Sequence | None = None, progress: Callable | None = None, description: str = "map") -> list:
-    """[fn(item) for item in items], in order, over `workers` processes (1 = in this process)."""
+              ids: Sequence | None = None, progress: Callable | None = None, description: str = "map",
+              backend: str = "local", address: str | None = None) -> list:
+    """[fn(item) for item in items], in order, over `workers` local processes (1 = in this process) or, with
+    backend "ray", over a Ray cluster (`address` of a running one, else a local one with `workers` CPUs)."""
     items = list(items)
     ids = list(ids) if ids is not None else list(range(len(items)))
     if len(ids) != len(items):
@@ -71,7 +74,12 @@ def map_items(fn: Callable[[Any], Any], items: Iterable, *, workers: int = 1, se
             if ticks is not None:
                 next(ticks, None)
 
-    if workers <= 1 or len(chunks) <= 1:
+    if backend == "ray":
+        for done in _ray_chunks(fn, chunks, seed, workers, address):
+            collect(done)
+    elif backend != "local":
+        raise UserError(f"--executor {backend!r} is not known; expected local or ray")
+    elif workers <= 1 or len(chunks) <= 1:
         for chunk in chunks:
             collect(_run_chunk(fn, chunk, seed))
     else:
@@ -88,3 +96,26 @@ def map_items(fn: Callable[[Any], Any], items: Iterable, *, workers: int = 1, se
         raise MapError(f"{len(failures)} of {len(items)} items failed ({shown}{' ...' if len(failures) > 3 else ''}); "
                        f"the other {len(items) - len(failures)} finished", results, failures)
     return results
+
+
+def _ray_chunks(fn: Callable, chunks: list, seed: int, workers: int, address: str | None) -> Iterable:
+    """Chunks as Ray tasks, yielded as they finish (connects to `address`, or starts a local cluster)."""
+    try:
+        import ray
+    except ImportError:
+        raise UserError("--executor ray needs Ray: pip install 'paperloom-core[ray]'") from None
+    if not ray.is_initialized():
+        try:
+            if address:
+                ray.init(address=address, log_to_driver=False)
+            else:
+                # a local cluster stays on loopback: nothing listens on the machine's other addresses
+                ray.init(num_cpus=max(1, workers), include_dashboard=False, log_to_driver=False,
+                         _node_ip_address="127.0.0.1")
+        except Exception as exc:
+            raise UserError(f"could not start or reach a Ray cluster ({exc}); check --address") from None
+    remote = ray.remote(_run_chunk)
+    pending = [remote.remote(fn, chunk, seed) for chunk in chunks]
+    while pending:
+        done, pending = ray.wait(pending, num_returns=1)
+        yield ray.get(done[0])

@@ -41,7 +41,9 @@ class RunOptions:
     device: str = "auto"  # auto | cpu | cuda
     smoke: bool = False  # apply the task's smoke overrides
     threads: int = 0  # > 0 caps torch's CPU threads
-    workers: int = 1  # processes for ctx.map
+    workers: int = 1  # processes (or Ray CPUs) for ctx.map
+    executor: str = "local"  # ctx.map backend: local | ray
+    address: str | None = None  # a running Ray cluster (ray executor)
     plot: bool = True  # draw curves.png at the end
     watch: list | None = None  # the conformance kit's record of built models (see context.Run)
 
@@ -267,6 +269,8 @@ def _start(out_dir: Path, plugin: str, task: str, opts: RunOptions, reg: Registr
         registry=reg,
         log=log,
         workers=max(1, opts.workers),
+        executor=opts.executor,
+        address=opts.address,
         watch=opts.watch,
     )
 
