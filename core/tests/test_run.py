@@ -299,3 +299,17 @@ def test_resumable_sampler_orders_batches_as_a_seeded_shuffling_dataloader():
     full = ResumableSampler(50, 3)
     full.set_epoch(1)
     assert list(sampler) == list(full)[7:]
+
+
+def test_two_ddp_processes_train_exactly_like_one_on_the_same_global_batch(tmp_path):
+    """Rank r takes its slice of every global batch: 2 x 32 gives the 1 x 64 run's losses."""
+    base = ["--device", "cpu", "--set", "data.n=512", "trainer.max_steps=6", "trainer.val_every=100",
+            "trainer.accelerator=cpu"]
+    one = run_cli("run", "core:fit", "--out", str(tmp_path / "one"), *base, "trainer.batch_size=64", env=ENV,
+                  cwd=tmp_path)
+    two = run_cli("run", "core:fit", "--out", str(tmp_path / "two"), *base, "trainer.batch_size=32",
+                  "trainer.devices=2", "trainer.strategy=ddp", env=ENV, cwd=tmp_path)
+    assert one.returncode == 0 and two.returncode == 0, two.stderr[-2000:]
+    a, b = (json.loads((tmp_path / n / "metrics.json").read_text()) for n in ("one", "two"))
+    assert a["init_val_loss"] == b["init_val_loss"]
+    assert abs(a["val_loss"] - b["val_loss"]) < 1e-6, (a["val_loss"], b["val_loss"])

@@ -61,54 +61,87 @@ class MetricsToRun(Callback):
         self._write(trainer, "val")
 
 
-class ResumableSampler(torch.utils.data.Sampler):
-    """Shuffles like a seeded RandomSampler (a new permutation per epoch, from seed + epoch) and can start
-    mid-epoch, so a killed-and-resumed run sees exactly the batches an uninterrupted one would (Lightning
-    restores its step and epoch counters but restarts a plain DataLoader's order). Use it through
-    `shuffled_loader`; `ResumeDataOrder` (added by `make_trainer`) fast-forwards it on resume."""
+def _world() -> tuple[int, int]:
+    """(world size, rank) of the running process group; (1, 0) outside one."""
+    import torch.distributed as dist
 
-    def __init__(self, n: int, seed: int) -> None:
-        self.n, self.seed, self.epoch, self.skip = n, seed, 0, 0
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_world_size(), dist.get_rank()
+    return 1, 0
+
+
+class ResumableSampler(torch.utils.data.DistributedSampler):
+    """The training order of every Lightning task: a seeded shuffle (the order DataLoader(shuffle=True,
+    generator=Generator().manual_seed(seed)) gives) that
+
+    - resumes mid-epoch: `ResumeDataOrder` (added by `make_trainer`) sets `skip` from the restored step, so a
+      killed-and-resumed run sees exactly the batches an uninterrupted one would;
+    - splits each global batch across DDP ranks (rank r takes its `batch_size` slice of every `world x
+      batch_size` block), so N processes with per-device batch b train on exactly the batches of one process
+      with batch N x b, and Lightning leaves it alone (it is a DistributedSampler; the world is read when
+      iterating, as the process group starts after the loader is built).
+    """
+
+    def __init__(self, n: int, seed: int, batch_size: int = 1) -> None:  # no super().__init__: see above
+        self.n, self.seed, self.batch_size, self.epoch, self.skip = n, seed, batch_size, 0, 0
+        self.shuffle, self.drop_last = True, True
+
+    @property
+    def num_replicas(self) -> int:
+        return _world()[0]
+
+    @property
+    def rank(self) -> int:
+        return _world()[1]
 
     def set_epoch(self, epoch: int) -> None:  # Lightning calls this at the start of every epoch
         self.epoch = epoch
 
-    def __iter__(self) -> Any:
-        # The order DataLoader(shuffle=True, generator=Generator().manual_seed(seed)) gives: per epoch, one draw
-        # for the loader's base seed, then a permutation; replayed from the seed, so any epoch is reproducible.
-        # (torch's RandomSampler draws a second, empty-sliced permutation at the end of every epoch.)
+    def order(self) -> list[int]:
+        # Replayed from the seed: per epoch DataLoader draws one number for its workers' base seed, then
+        # RandomSampler a permutation, then (on exhausting it) one more, empty-sliced permutation.
         g = torch.Generator().manual_seed(self.seed)
         for _ in range(self.epoch + 1):
             torch.empty((), dtype=torch.int64).random_(generator=g)
             order = torch.randperm(self.n, generator=g)
             torch.randperm(self.n, generator=g)
+        return order.tolist()
+
+    def __iter__(self) -> Any:
         skip, self.skip = self.skip, 0
-        return iter(order[skip:].tolist())
+        order = self.order()[skip:]
+        world, rank = _world()
+        if world == 1:
+            return iter(order)
+        b, block = self.batch_size, self.batch_size * world
+        full = len(order) // block * block
+        return iter([order[k + rank * b + j] for k in range(0, full, block) for j in range(b)])
 
     def __len__(self) -> int:
-        return self.n
+        world, _ = _world()
+        return self.n if world == 1 else self.n // (self.batch_size * world) * self.batch_size
 
 
 def shuffled_loader(dataset: Any, batch_size: int, seed: int, num_workers: int = 0, **kwargs: Any) -> Any:
-    """A shuffling DataLoader whose order survives --resume (full batches only, as every epoch must match)."""
-    sampler = ResumableSampler(len(dataset), seed)
+    """A shuffling DataLoader whose order survives --resume and is the same global order on any number of
+    DDP processes (full batches only, as every epoch must match)."""
+    sampler = ResumableSampler(len(dataset), seed, batch_size)
     return torch.utils.data.DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
                                        drop_last=len(dataset) > batch_size, **kwargs)
 
 
 class ResumeDataOrder(Callback):
-    """On resume, skip the samples of the batches the checkpointed epoch had already trained on (one process;
-    under DDP Lightning wraps the sampler and the epoch's order restarts, as Lightning itself does)."""
+    """On resume, skip the samples of the batches the checkpointed epoch had already trained on."""
 
     def on_train_start(self, trainer: L.Trainer, *args: Any) -> None:
         loader = trainer.train_dataloader
         sampler = getattr(loader, "sampler", None)
-        if not isinstance(sampler, ResumableSampler) or trainer.world_size != 1 or not trainer.global_step:
+        if not isinstance(sampler, ResumableSampler) or not trainer.global_step:
             return
-        per_epoch = len(loader)  # full batches only (shuffled_loader drops the last partial one)
+        per_epoch = len(loader)  # full batches per process (shuffled_loader drops the last partial one)
         done = trainer.global_step * trainer.accumulate_grad_batches - trainer.current_epoch * per_epoch
         if 0 < done < per_epoch:  # a finished epoch needs no skipping: Lightning starts the next one
-            sampler.skip = done * loader.batch_size
+            sampler.skip = done * loader.batch_size * trainer.world_size  # in samples of the global order
 
 
 class StepProgress(Callback):

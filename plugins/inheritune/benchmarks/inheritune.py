@@ -44,13 +44,14 @@ def steps_to_loss(args: argparse.Namespace, work: Path) -> None:
     from paperloom.runner import execute
 
     n = 40 if args.quick else 100
-    overrides = ["seeds=[0]", f"student_trainer.max_steps={n}", "student_trainer.val_every=5"]
+    overrides = ["seeds=[0]", "arms=[inherited,scratch_subset]", f"student_trainer.max_steps={n}",
+                 "student_trainer.val_every=5"]
     if args.quick:
         overrides += ["trainer.max_steps=100", "data.max_chars=150000"]
     t0 = time.perf_counter()
     out, metrics = execute("inheritune:demo", overrides=overrides, out=work / "demo", device="cpu", plot=False)
     curve = curves(out / "metrics.jsonl")
-    inherited, random_same = curve["inherited-s0"], curve["random-s0"]
+    inherited, random_same = curve["inherited-s0"], curve["scratch-subset-s0"]
     # The random-init student again, on the same subset, for `long` x the steps (its own cosine schedule).
     cfg = build(DemoConfig, yaml.safe_load((out / "config.yaml").read_text()))
     cfg.data.tokenizer = str(out / "reference")

@@ -137,3 +137,19 @@ def test_a_corrupt_weights_file_in_a_model_folder_is_a_one_line_error(tmp_path):
     last = res.stderr.strip().splitlines()[-1]
     assert last.startswith(f"error: {out / 'model'}:") and "re-save it" in last and "Traceback" not in res.stderr
     assert not (tmp_path / "e").exists()  # the failed start left nothing behind
+
+
+def test_lm_pretrain_on_two_processes_equals_one_on_the_same_global_batch(tmp_path):
+    """DDP (gloo, CPU): 2 processes x 4 sequences train on exactly the 8-sequence batches of 1 process."""
+    base = ["run", "lm:pretrain", "--smoke", "--device", "cpu", "--set", "trainer.max_steps=3",
+            "trainer.accelerator=cpu", "model_args={n_layer: 1, n_embd: 32, n_head: 2, resid_pdrop: 0.0, "
+            "embd_pdrop: 0.0, attn_pdrop: 0.0}", "export=false"]
+    runs = {}
+    for name, extra in (("one", ["trainer.batch_size=8"]),
+                        ("two", ["trainer.batch_size=4", "trainer.devices=2", "trainer.strategy=ddp"])):
+        res = subprocess.run([sys.executable, "-m", "paperloom", *base, *extra, "--out", str(tmp_path / name)],
+                             capture_output=True, text=True, cwd=tmp_path)
+        assert res.returncode == 0, res.stderr[-2000:]
+        runs[name] = json.loads((tmp_path / name / "metrics.json").read_text())
+    assert runs["one"]["init_val_loss"] == pytest.approx(runs["two"]["init_val_loss"], abs=1e-6)
+    assert runs["one"]["val_loss"] == pytest.approx(runs["two"]["val_loss"], abs=1e-5)

@@ -45,7 +45,8 @@ class InheritConfig:
 
 @dataclass
 class DemoConfig:
-    """Reference trained on all the data -> inherited vs random-init students on a subset, several seeds."""
+    """Reference trained on all the data -> inherited students on a subset vs same-size models from scratch (full
+    data with the reference's budget; the subset) and the reference continued on the subset, several seeds."""
 
     model: str = model_field("lm:gpt2", "the reference architecture (trained from scratch by the demo)")
     model_args: dict[str, Any] = option({"n_layer": 8, "n_embd": 64, "n_head": 2, "n_positions": 64},
@@ -58,8 +59,20 @@ class DemoConfig:
     subset_fraction: float = option(0.1, min=0, max=1,
                                     help="fraction of the reference's training blocks the students see "
                                               "(the paper: 0.1%)")
-    seeds: list[int] = option([0, 1, 2], help="student seeds (re-initialised tensors, random student, data order)")
-    optim: OptimConfig = option(default_factory=OptimConfig, help="optimizer of the reference")
-    trainer: TrainerConfig = option(default_factory=TrainerConfig, help="trainer of the reference")
-    student_optim: OptimConfig = option(default_factory=OptimConfig, help="optimizer of both students (same for both)")
-    student_trainer: TrainerConfig = option(default_factory=TrainerConfig, help="trainer of both students (same steps)")
+    seeds: list[int] = option([0, 1, 2], help="seeds of every arm (re-initialised tensors, random init, data order); "
+                                              "the reference is one model, seeded by --seed")
+    arms: list[str] = option(["inherited", "scratch_full", "reference_continued"],
+                             help="arms trained per seed: inherited (subset), scratch_full (k blocks from scratch, "
+                                  "full data, the reference's budget), scratch_subset (k blocks from scratch, subset, "
+                                  "the students' steps), reference_continued (the reference, further on the subset)")
+    margin_se: float = option(3.0, min=0, help="verify margin: the bounds <arm>_val_loss_upper/_lower are the mean "
+                                               "+/- this many standard errors over seeds")
+    match_tolerance: float = option(0.02, min=0, help="'matches the reference' = inherited_val_loss_upper below "
+                                                      "reference_val_loss + this (nats)")
+    optim: OptimConfig = option(default_factory=OptimConfig, help="optimizer of the reference (and of scratch_full)")
+    trainer: TrainerConfig = option(default_factory=TrainerConfig,
+                                    help="trainer of the reference (and of scratch_full: the same steps)")
+    student_optim: OptimConfig = option(default_factory=OptimConfig, help="optimizer of the subset arms (inherited, "
+                                      "scratch_subset, reference_continued)")
+    student_trainer: TrainerConfig = option(default_factory=TrainerConfig,
+                                            help="trainer of the subset arms (the same steps for each)")
