@@ -42,7 +42,8 @@ def paperloom_tasks():
              smoke={"reference_args": {"n_layer": 2, "n_embd": 32, "n_head": 2, "vocab_size": 64}}),
         Task("pretrain", f"{PKG}.tasks:pretrain", f"{PKG}.config:PretrainConfig",
              summary="pre-train a (student) LM on a data budget with lm's recipe (paper preset: --config paper)",
-             smoke={**TINY_DATA, "model_args": TINY_MODEL, "trainer": TINY_TRAINER}, artifacts={"model": HF_CHECKPOINT}),
+             smoke={**TINY_DATA, "model_args": TINY_MODEL, "trainer": TINY_TRAINER},
+             artifacts={"model": HF_CHECKPOINT}),
         Task("demo", f"{PKG}.demo:demo", f"{PKG}.config:DemoConfig",
              summary="reference 8 blocks -> inherited 4-block students on a 10% subset vs a 4-block model from "
                      "scratch on the full data (the reference's budget) and the reference continued, 3 seeds",
