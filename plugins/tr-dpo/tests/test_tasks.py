@@ -51,3 +51,21 @@ def test_align_resumes_with_its_moved_reference(sft_run, tmp_path):
     for name in ("model/model.safetensors", "checkpoints/checkpoint-4/ref_model.safetensors"):
         a, b = load_file(str(whole / name)), load_file(str(part / name))
         assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a), name
+
+
+def test_a_partial_reference_file_is_refused_on_resume(sft_run, tmp_path):
+    """The reference reload is strict: a file missing tensors is a one-line error, not a silent partial load."""
+    from safetensors.torch import load_file, save_file
+
+    from paperloom import UserError
+
+    policy = str(sft_run / "model")
+    common = TINY + [f"policy={policy}", "ref.update=hard", "ref.tau=1", "train.save_steps=2"]
+    part, _ = execute("tr-dpo:align", overrides=common + ["train.steps=2"], out=tmp_path / "part", device="cpu",
+                      plot=False)
+    ref = part / "checkpoints" / "checkpoint-2" / "ref_model.safetensors"
+    state = load_file(str(ref))
+    dropped = sorted(state)[0]
+    save_file({k: v for k, v in state.items() if k != dropped}, str(ref))
+    with pytest.raises(UserError, match=rf"ref_model.safetensors: the saved reference does not fit .*{dropped}"):
+        execute("tr-dpo:align", overrides=["train.steps=4"], out=part, resume=True, device="cpu", plot=False)

@@ -102,5 +102,11 @@ def load_reference(trainer: Any, checkpoint: str | Path) -> bool:
     if trainer.ref_model is None or not path.is_file():
         return False
     ref = trainer.accelerator.unwrap_model(trainer.ref_model)
-    ref.load_state_dict(load_safetensors(path), strict=False)  # a torn file is a one-line error
+    state = load_safetensors(path)  # a torn file is a one-line error
+    expected = set(ref.state_dict())
+    missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
+    if missing or unexpected:  # a wrong or partial reference must never be accepted silently
+        raise UserError(f"{path}: the saved reference does not fit the policy (missing {missing[:3]}, unexpected "
+                        f"{unexpected[:3]}); resume with the policy it was saved with, or delete the checkpoint")
+    ref.load_state_dict(state)
     return True
