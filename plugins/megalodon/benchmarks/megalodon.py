@@ -8,6 +8,9 @@ cumulative scan, so its cost should grow ~2x per doubling of the context; full c
 towards 4x. Also times the CEMA paths: sequential recurrence (reference), FFT convolution, Triton scan
 (on CPU only through the Triton interpreter, which checks correctness, not speed).
 Peak memory: CUDA allocator peak on GPU; on CPU the peak resident-set growth during the call (sampled).
+Megalodon runs with its defaults (`recompute_cema_norm=True`; `--no-recompute` turns it off); a last table gives
+the forward+backward peak memory of its options, `recompute_attention=True` and per-layer activation
+checkpointing (`activation_checkpointing_enable()`), as ratios to Llama (and to Llama with checkpointing).
 """
 
 from __future__ import annotations
@@ -91,37 +94,67 @@ def measure(model: torch.nn.Module, length: int, backward: bool, device: str, re
     return min(times), peak
 
 
-def models(width: int, layers: int, chunk: int, vocab: int, device: str) -> dict[str, torch.nn.Module]:
+def models(width: int, layers: int, chunk: int, vocab: int, device: str, recompute: bool = True,
+           ) -> dict[str, torch.nn.Module]:
+    """Megalodon (defaults), its memory options, and a same-width Llama with and without checkpointing."""
     torch.manual_seed(0)
-    mega = MegalodonForCausalLM(preset_config(
+    cfg = preset_config(
         "small", vocab_size=vocab, hidden_size=width, num_hidden_layers=layers, num_attention_heads=1, z_dim=width // 2,
-        value_dim=2 * width, ffn_hidden_size=int(2.5 * width), cema_ndim=16, chunk_size=chunk, norm_num_groups=32))
+        value_dim=2 * width, ffn_hidden_size=int(2.5 * width), cema_ndim=16, chunk_size=chunk, norm_num_groups=32,
+        recompute_cema_norm=recompute)
+    mega = MegalodonForCausalLM(cfg)
     heads = max(1, width // 64)
     llama = LlamaForCausalLM(LlamaConfig(vocab_size=vocab, hidden_size=width, num_hidden_layers=layers,
                                          num_attention_heads=heads, num_key_value_heads=heads,
                                          intermediate_size=int(2.5 * width), max_position_embeddings=1 << 16,
                                          attn_implementation="sdpa"))
-    return {"megalodon": mega.to(device).train(), "llama": llama.to(device).train()}
+    out = {"megalodon": mega, "llama": llama}
+    attn = MegalodonForCausalLM(preset_config("small", **{**cfg.to_diff_dict(), "recompute_attention": True}))
+    out["megalodon+recompute_attention"] = attn
+    for name, src in (("megalodon+ckpt", mega), ("llama+ckpt", llama)):
+        m = type(src)(src.config)
+        m.activation_checkpointing_enable()  # per-layer activation checkpointing
+        out[name] = m
+    for name, m in out.items():
+        if m is not mega and m is not llama:
+            m.load_state_dict((llama if name.startswith("llama") else mega).state_dict())
+    return {name: m.to(device).train() for name, m in out.items()}
 
 
 def model_table(args: argparse.Namespace) -> None:
-    ms = models(args.width, args.layers, args.chunk, args.vocab, args.device)
+    ms = models(args.width, args.layers, args.chunk, args.vocab, args.device, not args.no_recompute)
     for name, m in ms.items():
         print(f"{name}: {sum(p.numel() for p in m.parameters()) / 1e6:.2f}M params")
         measure(m, 256, True, args.device, 1)  # warm-up
+    memory = []
     for backward in (False, True):
         mode = "forward+backward" if backward else "forward"
         print(f"\n### {mode} (batch 1, {args.layers} layers, width {args.width}, Megalodon chunk {args.chunk})\n")
         print("| tokens | Megalodon s | Llama s | Llama/Megalodon time | Megalodon MiB | Llama MiB "
-              "| Megalodon x/doubling | Llama x/doubling |")
-        print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+              "| Megalodon/Llama memory | Megalodon x/doubling | Llama x/doubling |")
+        print("|---:" * 9 + "|")
         prev = None
         for length in args.lengths:
             tm, mm = measure(ms["megalodon"], length, backward, args.device, args.repeats)
             tl, ml = measure(ms["llama"], length, backward, args.device, args.repeats)
             grow = (f"{tm / prev[0]:.2f} | {tl / prev[1]:.2f}" if prev else "- | -")
-            print(f"| {length} | {tm:.3f} | {tl:.3f} | {tl / tm:.2f} | {mm:.0f} | {ml:.0f} | {grow} |", flush=True)
+            print(f"| {length} | {tm:.3f} | {tl:.3f} | {tl / tm:.2f} | {mm:.0f} | {ml:.0f} | {mm / ml:.2f} | {grow} |",
+                  flush=True)
             prev = (tm, tl)
+            if backward:  # the memory options only matter with a backward pass
+                extra = {n: measure(ms[n], length, True, args.device, args.repeats)
+                         for n in ("megalodon+recompute_attention", "megalodon+ckpt", "llama+ckpt")}
+                memory.append((length, tm, mm, ml, extra))
+    print(f"\n### forward+backward peak memory, Megalodon's options vs Llama (batch 1, {args.layers} layers, "
+          f"width {args.width})\n")
+    print("| tokens | Llama MiB | Megalodon MiB (/Llama) | s | +recompute_attention MiB (/Llama) | s | "
+          "+layer ckpt MiB (/Llama) | s | Llama+ckpt MiB | Megalodon+ckpt / Llama+ckpt |")
+    print("|---:" * 10 + "|")
+    for length, tm, mm, ml, extra in memory:
+        (ta, ma), (tc, mc), (_, mlc) = (extra[n] for n in ("megalodon+recompute_attention", "megalodon+ckpt",
+                                                              "llama+ckpt"))
+        print(f"| {length} | {ml:.0f} | {mm:.0f} ({mm / ml:.2f}) | {tm:.2f} | {ma:.0f} ({ma / ml:.2f}) | {ta:.2f} | "
+              f"{mc:.0f} ({mc / ml:.2f}) | {tc:.2f} | {mlc:.0f} | {mc / mlc:.2f} |", flush=True)
 
 
 def cema_table(args: argparse.Namespace) -> None:
@@ -172,6 +205,8 @@ def main() -> None:
     ap.add_argument("--chunk", type=int, default=512)
     ap.add_argument("--vocab", type=int, default=2048)
     ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--no-recompute", action="store_true",
+                    help="Megalodon with recompute_cema_norm=False (store the CEMA / timestep-norm activations)")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = leave as is)")
     args = ap.parse_args()
     if args.threads:

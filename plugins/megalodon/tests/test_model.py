@@ -31,6 +31,7 @@ def test_token_by_token_equals_full_forward(seed, chunk, prompt):
 
 def test_generate_matches_greedy_full_recompute_and_left_padding():
     model = tiny(1, chunk_size=4)
+    model.generation_config.eos_token_id = None  # compare full lengths (no early stop at token 0)
     ids = torch.randint(3, 40, (2, 6), generator=torch.Generator().manual_seed(0))
     out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=12, do_sample=False,
                          pad_token_id=0)
@@ -42,6 +43,7 @@ def test_generate_matches_greedy_full_recompute_and_left_padding():
     # a left-padded row generates what it generates alone (padding counts toward chunk positions, so this
     # holds exactly while prompt + generation fit one chunk; RoPE is relative, pads are skipped by the norm)
     model = tiny(1, chunk_size=64)
+    model.generation_config.eos_token_id = None
     padded = torch.cat([torch.zeros(1, 3, dtype=torch.long), ids[:1, 3:]], 1)
     mask = torch.tensor([[0, 0, 0, 1, 1, 1]])
     alone = model.generate(ids[:1, 3:], attention_mask=torch.ones(1, 3, dtype=torch.long), max_new_tokens=6,
@@ -108,3 +110,94 @@ def test_long_sequence_cost_is_chunked():
     with torch.no_grad():
         a, b = model(ids).logits, model(other).logits
     assert (a[0, 8:] - b[0, 8:]).abs().max() < (a[0, 2:8] - b[0, 2:8]).abs().max()
+
+
+def test_rescale_nffn_keeps_the_per_layer_scale_after_init():
+    """Official layer scale 0.1 * 0.5^layer survives `_init_weights`."""
+    model = tiny(num_hidden_layers=4, rescale_nffn=True)
+    for i, layer in enumerate(model.model.layers):
+        torch.testing.assert_close(layer.ffn.alpha, torch.full_like(layer.ffn.alpha, 0.1 * 0.5**i))
+
+
+def test_decoding_cache_is_detached_in_train_mode():
+    """The cache stores CEMA states and norm statistics without the autograd graph (official: detached)."""
+    model = tiny(chunk_size=8).train()
+    out = model(torch.randint(0, 40, (2, 13)), use_cache=True)
+    tensors = [*out.cache.final_norm]
+    for layer in out.cache.layers:
+        tensors += [layer.hx, *layer.norm, layer.k, layer.v]
+    assert all(t is not None and t.grad_fn is None and not t.requires_grad for t in tensors)
+    out.logits.sum().backward()  # the forward itself still trains
+
+
+def test_initialization_embeddings_head_and_linear_layers():
+    """Embeddings and LM head: N(0, 1/D) truncated at +-3 sigma (official); other linears: N(0, 0.02^2) truncated."""
+    torch.manual_seed(0)
+    model = MegalodonForCausalLM(preset_config("tiny", vocab_size=4000, hidden_size=64, norm_num_groups=4))
+    for w in (model.model.embed_tokens.weight.detach(), model.lm_head.weight.detach()):
+        s = 64**-0.5
+        assert float(w.abs().max()) <= 3 * s + 1e-6
+        assert abs(float(w.std()) / (s * 0.9866) - 1) < 0.03  # std of a +-3 sigma truncated normal: 0.9866 sigma
+    for name, mod in model.named_modules():
+        if isinstance(mod, torch.nn.Linear) and mod is not model.lm_head:
+            assert float(mod.weight.detach().abs().max()) <= 0.06 + 1e-6, name
+            if mod.bias is not None:
+                assert float(mod.bias.detach().abs().max()) == 0, name
+    fc1 = model.model.layers[0].ffn.fc1.weight.detach()
+    assert abs(float(fc1.std()) / (0.02 * 0.9866) - 1) < 0.1
+
+
+def test_activation_checkpointing_option_gives_the_same_loss_and_gradients():
+    """`activation_checkpointing_enable()` recomputes each layer in backward: same loss and gradients (dropout too)."""
+    a = tiny(0, chunk_size=8, dropout=0.1).train()
+    b = tiny(0, chunk_size=8, dropout=0.1).train()
+    b.load_state_dict(a.state_dict())
+    b.activation_checkpointing_enable()
+    assert b.model.gradient_checkpointing
+    ids = torch.randint(0, 40, (2, 24), generator=torch.Generator().manual_seed(0))
+    losses = []
+    for m in (a, b):
+        torch.manual_seed(1)
+        loss = m(ids, labels=ids).loss
+        loss.backward()
+        losses.append(loss.detach())
+    torch.testing.assert_close(losses[0], losses[1])
+    for (name, pa), pb in zip(a.named_parameters(), b.parameters()):
+        torch.testing.assert_close(pb.grad, pa.grad, rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_recompute_cema_norm_gives_the_same_loss_and_gradients():
+    """`recompute_cema_norm` (default) stores only the inputs of CEMA / timestep norm: identical numbers."""
+    a = tiny(0, chunk_size=8, recompute_cema_norm=False).train()
+    b = tiny(0, chunk_size=8).train()
+    assert b.config.recompute_cema_norm and b.model.layers[0].attn.cema.recompute and b.model.norm.recompute
+    b.load_state_dict(a.state_dict())
+    ids = torch.randint(0, 40, (2, 24), generator=torch.Generator().manual_seed(0))
+    mask = torch.ones_like(ids)
+    mask[0, :5] = 0
+    losses = []
+    for m in (a, b):
+        loss = m(ids, attention_mask=mask, labels=ids).loss
+        loss.backward()
+        losses.append(loss.detach())
+    torch.testing.assert_close(losses[0], losses[1], rtol=0, atol=0)
+    for (name, pa), pb in zip(a.named_parameters(), b.parameters()):
+        torch.testing.assert_close(pb.grad, pa.grad, rtol=1e-6, atol=1e-7, msg=name)
+
+
+def test_recompute_attention_option_gives_the_same_loss_and_gradients():
+    """`recompute_attention=True` reruns projections + chunk attention + gate in backward (dropout replayed)."""
+    kw = dict(chunk_size=8, dropout=0.1, attention_dropout=0.1, hidden_dropout=0.1)
+    a = tiny(0, **kw).train()
+    b = tiny(0, recompute_attention=True, **kw).train()
+    b.load_state_dict(a.state_dict())
+    ids = torch.randint(0, 40, (2, 24), generator=torch.Generator().manual_seed(0))
+    losses = []
+    for m in (a, b):
+        torch.manual_seed(3)
+        loss = m(ids, labels=ids).loss
+        loss.backward()
+        losses.append(loss.detach())
+    torch.testing.assert_close(losses[0], losses[1], rtol=0, atol=0)
+    for (name, pa), pb in zip(a.named_parameters(), b.parameters()):
+        torch.testing.assert_close(pb.grad, pa.grad, rtol=1e-5, atol=1e-7, msg=name)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from .cema import ComplexEMA
 from .timestep_norm import State, TimestepNorm
@@ -102,8 +103,10 @@ class MegalodonAttention(nn.Module):
         self.chunk, self.rope_base, self.eps = config.chunk_size, config.rope_base, config.norm_eps
         self.attention_dropout, self.hidden_dropout, self.dropout = (config.attention_dropout, config.hidden_dropout,
                                                                     config.dropout)
-        self.timenorm = TimestepNorm(d, config.norm_num_groups, config.norm_eps, config.kernel_backend)
-        self.cema = ComplexEMA(d, config.cema_ndim, config.kernel_backend) if config.use_cema else None
+        recompute = getattr(config, "recompute_cema_norm", True)
+        self.timenorm = TimestepNorm(d, config.norm_num_groups, config.norm_eps, config.kernel_backend, recompute)
+        self.cema = ComplexEMA(d, config.cema_ndim, config.kernel_backend, recompute) if config.use_cema else None
+        self.recompute_attention = getattr(config, "recompute_attention", False)
         self.rmsnorm = nn.RMSNorm(d, eps=config.norm_eps)
         self.wz = nn.Linear(d, z)
         self.wv = nn.Linear(d, e)
@@ -116,7 +119,6 @@ class MegalodonAttention(nn.Module):
     def forward(self, x: torch.Tensor, state: LayerState | None = None, mask: torch.Tensor | None = None,
                 use_cache: bool = False) -> tuple[torch.Tensor, LayerState | None]:
         """x (B, L, D); mask (B, L) 1 = real token (None = all); state carried from earlier calls."""
-        bsz, length, _ = x.shape
         state = state or LayerState()
         xn, norm = self.timenorm(x, state.norm, mask)  # (B, L, D)
         if self.cema is not None:
@@ -125,6 +127,21 @@ class MegalodonAttention(nn.Module):
             mx, hx = xn, None
         mx = F.dropout(self.rmsnorm(mx), self.hidden_dropout, self.training)
 
+        if self.recompute_attention and torch.is_grad_enabled() and not use_cache and state.k is None:
+            # keep only X' and M: backward reruns projections, chunk attention and the gate (dropout replayed)
+            h = checkpoint(lambda a, b: self._gated_attention(a, b, state, mask, False)[0], xn, mx,
+                           use_reentrant=False)
+            kv = {}
+        else:
+            h, kv = self._gated_attention(xn, mx, state, mask, use_cache)
+        new = None
+        if use_cache:  # the cache holds values, not graph (as the official code): detached
+            new = LayerState(hx=None if hx is None else hx.detach(), norm=tuple(t.detach() for t in norm), **kv)
+        return h + x, new
+
+    def _gated_attention(self, xn, mx, state: LayerState, mask, use_cache: bool):
+        """Z, Q, K, V, R from X' and M; chunk attention; h = M W_h1 + (O * R) W_h2 (before the residual)."""
+        bsz, length, _ = xn.shape
         z = self.wz(mx).view(bsz, length, self.heads, self.z_head)
         z = F.rms_norm(z, (self.z_head,), eps=self.eps).reshape(bsz, length, -1)  # per-head RMS norm, shared Z
         q, k = (z.unsqueeze(2) * ((self.gamma + 1.0) / math.sqrt(self.z_head)) + self.beta).unbind(2)
@@ -136,8 +153,7 @@ class MegalodonAttention(nn.Module):
         attn, kv = self._attend(q, k, v, state, mask, use_cache)
         attn = F.dropout(attn.reshape(bsz, length, -1) * r, self.hidden_dropout, self.training)
         h = F.dropout(self.wh1(mx) + self.wh2(attn), self.dropout, self.training)
-        new = LayerState(hx=hx, norm=norm, **kv) if use_cache else None
-        return h + x, new
+        return h, kv
 
     def _attend(self, q, k, v, state: LayerState, mask, use_cache: bool):
         length, chunk = q.shape[1], self.chunk

@@ -19,6 +19,7 @@ import math
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from .kernels import backend_for, triton_cema
 
@@ -122,9 +123,9 @@ class ComplexEMA(nn.Module):
     spans log-uniform frequencies in (1/D, 1]; eta real ~ N(0, 1), imag 0; omega ~ truncN(0, 0.25^2, [-1, 1]).
     """
 
-    def __init__(self, dim: int, ndim: int = 16, backend: str = "auto") -> None:
+    def __init__(self, dim: int, ndim: int = 16, backend: str = "auto", recompute: bool = False) -> None:
         super().__init__()
-        self.dim, self.ndim, self.backend = dim, ndim, backend
+        self.dim, self.ndim, self.backend, self.recompute = dim, ndim, backend, recompute
         self.alpha = nn.Parameter(torch.zeros(dim, ndim))
         self.delta = nn.Parameter(torch.zeros(dim, ndim))
         self.theta = nn.Parameter(torch.zeros(dim))
@@ -143,10 +144,14 @@ class ComplexEMA(nn.Module):
         if x.shape[1] <= 4:  # decoding steps: the recurrence is cheaper than building an FFT kernel
             y, h = cema_sequential(x, p, q, eta, _real(self.omega), h0)
             return y, h
-        return cema_fft(x, p, q, eta, self.omega, h0, need_state=need_state or h0 is not None)
+        need = need_state or h0 is not None
+        if self.recompute and torch.is_grad_enabled():  # store the inputs only; backward reruns the FFT path
+            return checkpoint(cema_fft, x, p, q, eta, self.omega, h0, need, use_reentrant=False,
+                              preserve_rng_state=False)
+        return cema_fft(x, p, q, eta, self.omega, h0, need_state=need)
 
     def extra_repr(self) -> str:
-        return f"dim={self.dim}, ndim={self.ndim}, backend={self.backend}"
+        return f"dim={self.dim}, ndim={self.ndim}, backend={self.backend}, recompute={self.recompute}"
 
 
 def init_cema_(module: ComplexEMA, init: object) -> None:

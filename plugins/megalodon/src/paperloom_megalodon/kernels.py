@@ -2,9 +2,10 @@
 
 Both are one pass over time per tile of features, with the recurrent state in registers (memory is
 O(B*L*D), never O(L^2) or O(L*D*N)). They compute the forward pass; the backward pass recomputes the
-same function with the PyTorch path and differentiates it (gradients are exact, the backward costs a
-PyTorch forward more). `backend_for` picks the path: "auto" uses Triton for CUDA tensors when Triton
-is installed and PyTorch otherwise; "triton" forces it (CPU tensors need TRITON_INTERPRET=1, the
+same function with the PyTorch path and differentiates it (gradients are exact, through the outputs and
+the returned states; the backward costs a PyTorch forward more). The norm's running count is an int64
+in the kernel, as in the official code. `backend_for` picks the path: "auto" uses Triton for CUDA
+tensors when Triton is installed and PyTorch otherwise; "triton" forces it (CPU tensors need TRITON_INTERPRET=1, the
 Triton interpreter the tests use); "torch" forces the reference path.
 
 Kernels are defined on first use, so TRITON_INTERPRET may be set any time before that.
@@ -84,23 +85,23 @@ def _kernels():
         feat = offs_g[:, None] * S + offs_s[None, :]
         gamma = 1.0 + tl.load(w_ptr + feat, mask=m2, other=0.0)
         beta = tl.load(b_ptr + feat, mask=m2, other=0.0)
-        n = tl.load(n0_ptr + b).to(tl.float32)
+        n = tl.load(n0_ptr + b)  # int64: the running count stays exact (float32 stops at 2^24)
         mu = tl.load(mu0_ptr + b * G + offs_g, mask=mg, other=0.0)
         var = tl.load(var0_ptr + b * G + offs_g, mask=mg, other=1.0)
         for t in range(L):
-            ok = tl.load(mask_ptr + b * L + t)
+            ok = (tl.load(mask_ptr + b * L + t) > 0).to(tl.float32)  # 1.0 valid, 0.0 padded
             x = tl.load(x_ptr + (b * L + t) * D + feat, mask=m2, other=0.0)
             m = tl.sum(x, axis=1) / S
             xc = tl.where(m2, x - m[:, None], 0.0)
             v = tl.sum(xc * xc, axis=1) / S
-            n_new = n + ok
-            c = ok / tl.maximum(n_new, 1.0)  # c = 0 on padded steps: the state is unchanged
+            n_new = n + (ok > 0).to(tl.int64)
+            c = ok / tl.maximum(n_new, 1).to(tl.float32)  # c = 0 on padded steps: the state is unchanged
             d = m - mu
             mu = mu + c * d
             var = (1.0 - c) * var + c * v + c * (1.0 - c) * d * d
             n = n_new
             y = (x - mu[:, None]) / tl.sqrt(var[:, None] + eps) * gamma + beta
-            tl.store(y_ptr + (b * L + t) * D + feat, y * ok, mask=m2)
+            tl.store(y_ptr + (b * L + t) * D + feat, tl.where(ok > 0, y, 0.0), mask=m2)
         tl.store(mu_ptr + b * G + offs_g, mu, mask=mg)
         tl.store(var_ptr + b * G + offs_g, var, mask=mg)
         if tl.program_id(1) == 0:
@@ -141,11 +142,12 @@ def tsn_scan_forward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, 
     bsz, length, dim = x.shape
     size = dim // groups
     if state is None:
-        n0 = torch.zeros(bsz, dtype=torch.float32, device=x.device)
+        n0 = torch.zeros(bsz, dtype=torch.int64, device=x.device)
         mu0 = torch.zeros(bsz, groups, dtype=torch.float32, device=x.device)
         var0 = torch.ones(bsz, groups, dtype=torch.float32, device=x.device)
     else:
-        n0, mu0, var0 = (s.to(torch.float32).contiguous() for s in state)
+        n0 = state[0].to(torch.int64).contiguous()
+        mu0, var0 = (s.detach().to(torch.float32).contiguous() for s in state[1:])
     valid = torch.ones(bsz, length, device=x.device) if mask is None else mask.to(torch.float32).contiguous()
     y = torch.empty(bsz, length, dim, dtype=torch.float32, device=x.device)
     n, mu, var = torch.empty_like(n0), torch.empty_like(mu0), torch.empty_like(var0)
@@ -155,46 +157,56 @@ def tsn_scan_forward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, 
     tsn_scan[grid](x.to(torch.float32).contiguous(), weight.to(torch.float32).contiguous(),
                    bias.to(torch.float32).contiguous(), valid, n0, mu0, var0, y, n, mu, var, length, dim, groups, size,
                    eps, BLOCK_G=block_g, BLOCK_S=block_s)
-    return y, (n.round().long(), mu, var)
+    return y, (n, mu, var)
+
+
+def _grads_of(outputs, grads, leaves):
+    """autograd.grad of the outputs that received a gradient, w.r.t. the leaves that require one."""
+    pairs = [(o, g) for o, g in zip(outputs, grads) if g is not None and o is not None and o.requires_grad]
+    wrt = [t for t in leaves if t is not None and t.requires_grad]
+    got = iter(torch.autograd.grad([o for o, _ in pairs], wrt, [g for _, g in pairs], allow_unused=True)
+               if wrt and pairs else [None] * len(wrt))
+    return [next(got) if t is not None and t.requires_grad else None for t in leaves]
 
 
 class _CEMAFunction(torch.autograd.Function):
-    """Triton forward; backward differentiates the PyTorch FFT path (recomputed) for exact gradients."""
+    """Triton forward; backward differentiates the PyTorch FFT path (recomputed) for exact gradients,
+    through the output y and the returned last state h (training with a state carried across segments)."""
 
     @staticmethod
     def forward(ctx, x, p, q, eta, omega, h0):
+        ctx.set_materialize_grads(False)  # an unused output gets None: no state recomputed for it
         ctx.save_for_backward(x, p, q, eta, omega, h0)
         y, h = cema_scan_forward(x, p, q, eta, omega, h0)
-        ctx.mark_non_differentiable(h)
         return y.to(x.dtype), h
 
     @staticmethod
-    def backward(ctx, gy, _gh):
+    def backward(ctx, gy, gh):
         from .cema import cema_fft
 
         inputs = ctx.saved_tensors
         with torch.enable_grad():
             leaves = [t.detach().requires_grad_(t.requires_grad) if t is not None else None for t in inputs]
-            y, _ = cema_fft(*leaves, need_state=False)
-            wrt = [t for t in leaves if t is not None and t.requires_grad]
-            grads = iter(torch.autograd.grad(y, wrt, gy, allow_unused=True)) if wrt else iter(())
-        return tuple(next(grads) if t is not None and t.requires_grad else None for t in leaves)
+            y, h = cema_fft(*leaves, need_state=gh is not None)
+            return tuple(_grads_of((y, h), (gy, gh), leaves))
 
 
 class _TSNFunction(torch.autograd.Function):
-    """Triton forward; backward differentiates the PyTorch cumulative path (recomputed)."""
+    """Triton forward; backward differentiates the PyTorch cumulative path (recomputed), through y and the
+    returned mean / variance (the count is an integer and carries no gradient)."""
 
     @staticmethod
     def forward(ctx, x, weight, bias, mu0, var0, n0, mask, groups, eps):
+        ctx.set_materialize_grads(False)
         ctx.save_for_backward(x, weight, bias, mu0, var0, n0, mask)
         ctx.groups, ctx.eps = groups, eps
         state = None if n0 is None else (n0, mu0, var0)
         y, (n, mu, var) = tsn_scan_forward(x, weight, bias, groups, state, mask, eps)
-        ctx.mark_non_differentiable(n, mu, var)
+        ctx.mark_non_differentiable(n)
         return y.to(x.dtype), n, mu, var
 
     @staticmethod
-    def backward(ctx, gy, _gn, _gmu, _gvar):
+    def backward(ctx, gy, _gn, gmu, gvar):
         from .timestep_norm import timestep_norm_cumulative
 
         x, weight, bias, mu0, var0, n0, mask = ctx.saved_tensors
@@ -202,10 +214,9 @@ class _TSNFunction(torch.autograd.Function):
             leaves = [t.detach().requires_grad_(t.requires_grad) if t is not None else None
                       for t in (x, weight, bias, mu0, var0)]
             state = None if n0 is None else (n0, leaves[3], leaves[4])
-            y, _ = timestep_norm_cumulative(leaves[0], leaves[1], leaves[2], ctx.groups, state, mask, ctx.eps)
-            wrt = [t for t in leaves if t is not None and t.requires_grad]
-            grads = iter(torch.autograd.grad(y, wrt, gy, allow_unused=True)) if wrt else iter(())
-        out = [next(grads) if t is not None and t.requires_grad else None for t in leaves]
+            y, (_, mu, var) = timestep_norm_cumulative(leaves[0], leaves[1], leaves[2], ctx.groups, state, mask,
+                                                       ctx.eps)
+            out = _grads_of((y, mu, var), (gy, gmu, gvar), leaves)
         return (*out, None, None, None, None)
 
 

@@ -50,7 +50,11 @@ class MegalodonConfig(PretrainedConfig):
     states per feature; chunk_size the attention chunk; norm_num_groups the timestep-norm groups G.
     `use_cema=False` replaces CEMA by the identity (the ablation of the demo). `kernel_backend` picks
     the CEMA / timestep-norm implementation: `auto` (Triton on CUDA when installed, else PyTorch),
-    `torch` or `triton` (forced; on CPU it needs TRITON_INTERPRET=1).
+    `torch` or `triton` (forced; on CPU it needs TRITON_INTERPRET=1). `recompute_cema_norm` (PyTorch path,
+    training) stores only the inputs of timestep norm + CEMA and recomputes them in backward (FFT buffers and
+    norm intermediates are not kept: less activation memory, the same values and gradients);
+    `recompute_attention` (off by default; training without a cache) keeps only X' and M of each attention
+    block and reruns projections, chunk attention and the gate in backward (less memory, more time).
     """
 
     model_type = "megalodon"
@@ -61,8 +65,9 @@ class MegalodonConfig(PretrainedConfig):
                  rope_base: float = 10000.0, swiglu: bool = False, use_cema: bool = True, scale_emb: bool = False,
                  rescale_nffn: bool = False, dropout: float = 0.0, attention_dropout: float = 0.0,
                  hidden_dropout: float = 0.0, initializer_range: float = 0.02, kernel_backend: str = "auto",
-                 use_cache: bool = True, tie_word_embeddings: bool = False, bos_token_id: int = 0,
-                 eos_token_id: int = 0, pad_token_id: int | None = None, **kwargs: Any) -> None:
+                 recompute_cema_norm: bool = True, recompute_attention: bool = False, use_cache: bool = True,
+                 tie_word_embeddings: bool = False,
+                 bos_token_id: int = 0, eos_token_id: int = 0, pad_token_id: int | None = None, **kwargs: Any) -> None:
         if hidden_size % norm_num_groups:
             raise ValueError(f"hidden_size={hidden_size} must be a multiple of norm_num_groups={norm_num_groups}")
         if z_dim % num_attention_heads or value_dim % num_attention_heads:
@@ -78,6 +83,7 @@ class MegalodonConfig(PretrainedConfig):
         self.swiglu, self.use_cema, self.scale_emb, self.rescale_nffn = swiglu, use_cema, scale_emb, rescale_nffn
         self.dropout, self.attention_dropout, self.hidden_dropout = dropout, attention_dropout, hidden_dropout
         self.initializer_range, self.kernel_backend, self.use_cache = initializer_range, kernel_backend, use_cache
+        self.recompute_cema_norm, self.recompute_attention = recompute_cema_norm, recompute_attention
         super().__init__(bos_token_id=bos_token_id, eos_token_id=eos_token_id, pad_token_id=pad_token_id,
                          tie_word_embeddings=tie_word_embeddings, **kwargs)
 
@@ -124,7 +130,7 @@ class MegalodonFFN(nn.Module):
         self.fc1 = nn.Linear(d, f, bias=False)
         self.fc2 = nn.Linear(f, d, bias=False)
         self.fc3 = nn.Linear(d, f, bias=False) if config.swiglu else None
-        self.hidden_dropout, self.dropout = config.hidden_dropout, config.dropout
+        self.hidden_dropout, self.dropout, self.layer_idx = config.hidden_dropout, config.dropout, layer_idx
         # optional layer scale of the official code (0.1 * 0.5^layer); off by default
         self.alpha = nn.Parameter(torch.full((d,), 0.1 * 0.5**layer_idx)) if config.rescale_nffn else None
 
@@ -151,7 +157,7 @@ class MegalodonBlock(nn.Module):
 class MegalodonPreTrainedModel(PreTrainedModel):
     config_class = MegalodonConfig
     base_model_prefix = "model"
-    supports_gradient_checkpointing = False
+    supports_gradient_checkpointing = True  # per layer: `model.activation_checkpointing_enable()`
     _no_split_modules = ["MegalodonBlock"]
 
     @torch.no_grad()
@@ -168,13 +174,16 @@ class MegalodonPreTrainedModel(PreTrainedModel):
             init.zeros_(module.gamma)
             init.zeros_(module.beta)
         elif isinstance(module, MegalodonFFN) and module.alpha is not None:
-            init.constant_(module.alpha, 0.1)
+            init.constant_(module.alpha, 0.1 * 0.5**module.layer_idx)  # official per-layer scale
         elif isinstance(module, nn.Linear):
-            init.normal_(module.weight, mean=0.0, std=std)
+            # the LM head as official: std D^-1/2; other linear layers std initializer_range (0.02, see README)
+            s = module.in_features**-0.5 if module is getattr(self, "lm_head", None) else std
+            init.trunc_normal_(module.weight, mean=0.0, std=s, a=-3 * s, b=3 * s)
             if module.bias is not None:
                 init.zeros_(module.bias)
-        elif isinstance(module, nn.Embedding):
-            init.normal_(module.weight, mean=0.0, std=module.embedding_dim**-0.5)  # official: N(0, 1/D)
+        elif isinstance(module, nn.Embedding):  # official: N(0, 1/D) truncated at +-3 sigma
+            s = module.embedding_dim**-0.5
+            init.trunc_normal_(module.weight, mean=0.0, std=s, a=-3 * s, b=3 * s)
         elif isinstance(module, (nn.LayerNorm, nn.RMSNorm)):
             if module.weight is not None:
                 init.ones_(module.weight)
@@ -187,7 +196,9 @@ class MegalodonModel(MegalodonPreTrainedModel):
         super().__init__(config)
         self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size)
         self.layers = nn.ModuleList(MegalodonBlock(config, i) for i in range(config.num_hidden_layers))
-        self.norm = TimestepNorm(config.hidden_size, config.norm_num_groups, config.norm_eps, config.kernel_backend)
+        self.norm = TimestepNorm(config.hidden_size, config.norm_num_groups, config.norm_eps, config.kernel_backend,
+                                 config.recompute_cema_norm)
+        self.gradient_checkpointing = False  # set by activation_checkpointing_enable(): recompute each layer
         self.post_init()
 
     def get_input_embeddings(self) -> nn.Embedding:
@@ -210,8 +221,12 @@ class MegalodonModel(MegalodonPreTrainedModel):
         if use_cache and cache is None:
             cache = MegalodonCache(len(self.layers))
         hidden = [x] if output_hidden_states else None
+        checkpoint = self.gradient_checkpointing and self.training and torch.is_grad_enabled() and not use_cache
         for i, layer in enumerate(self.layers):
-            x, state = layer(x, cache.layers[i] if cache is not None else None, mask, use_cache)
+            if checkpoint:  # store only the layer input; the backward recomputes the layer (activations O(B*L*D))
+                x, state = self._gradient_checkpointing_func(lambda h, layer=layer: layer(h, None, mask)[0], x), None
+            else:
+                x, state = layer(x, cache.layers[i] if cache is not None else None, mask, use_cache)
             if use_cache:
                 cache.layers[i] = state
             if hidden is not None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from paperloom import Check, Component, PluginInfo, Requirements, Task, hookimpl
-from paperloom.contracts import CAUSAL_LM
+from paperloom.contracts import CAUSAL_LM, HF_CHECKPOINT
 
 PKG = "paperloom_megalodon"
 SIZES = "overrides: vocab_size and any MegalodonConfig field (hidden_size, chunk_size, use_cema, kernel_backend, ...)"
@@ -45,7 +45,8 @@ def paperloom_tasks() -> list[Task]:
              smoke={"trainer.max_steps": 3, "trainer.val_every": 2, "trainer.checkpoint_every": 2,
                     "trainer.batch_size": 4, "data.max_chars": 20000, "data.vocab_size": 300, "data.block_size": 48,
                     "model": "megalodon:tiny", "model_args": {}},
-             verify=(Check("val_loss", "<", other="init_val_loss", summary="training lowers val loss"),)),
+             verify=(Check("val_loss", "<", other="init_val_loss", summary="training lowers val loss"),),
+             artifacts={"model": HF_CHECKPOINT}),
         Task("demo", f"{PKG}.demo:demo", f"{PKG}.config:DemoConfig",
              summary="cross-chunk recall: Megalodon solves it, the same model without CEMA stays near chance",
              smoke={"steps": 4, "eval_every": 2, "eval_size": 32, "batch_size": 8},
