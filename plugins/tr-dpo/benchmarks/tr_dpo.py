@@ -27,7 +27,7 @@ CONFIGS = [  # name, update, alpha, tau
     ("dpo", "none", 0.6, 512),
     ("tr-dpo hard tau=512 (paper)", "hard", 1.0, 512),
     ("tr-dpo hard tau=64", "hard", 1.0, 64),
-    ("tr-dpo soft alpha=0.6 (every step)", "soft", 0.6, 1),
+    ("tr-dpo ema alpha=0.6 (every step)", "ema", 0.6, 1),
 ]
 
 

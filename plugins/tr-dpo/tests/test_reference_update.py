@@ -19,11 +19,12 @@ from paperloom import UserError
 
 
 def test_sync_schedule_maps_the_paper_updates_onto_trl():
-    assert sync_schedule("soft", 0.6, 512) == (True, 0.6, 1)  # Eq. 5: every step
+    assert sync_schedule("soft", 0.6, 512) == (True, 0.6, 512)  # Eq. 5, every tau steps (the paper's 0.6 / 512)
     assert sync_schedule("hard", 0.6, 512) == (True, 1.0, 512)  # Eq. 6: a copy every tau steps
-    assert sync_schedule("general", 0.3, 8) == (True, 0.3, 8)
+    assert sync_schedule("ema", 0.3, 8) == (True, 0.3, 1)  # every step: not the paper's reading
     assert sync_schedule("none", 0.6, 0) == (False, 0.6, 1)
-    for bad, match in ((("soft", 1.5, 1), "ref.alpha"), (("hard", 1.0, 0), "ref.tau"), (("often", 0.5, 2), "none")):
+    for bad, match in ((("soft", 1.5, 1), "ref.alpha"), (("hard", 1.0, 0), "ref.tau"), (("often", 0.5, 2), "none"),
+                       (("general", 0.5, 2), "now called soft")):
         with pytest.raises(UserError, match=match):
             sync_schedule(*bad)
 
@@ -78,7 +79,8 @@ def run(tok, pairs, steps=3, seed=0, n_embd=32, **kw):
 
 @pytest.mark.parametrize("alpha,seed,n_embd", [(0.6, 0, 32), (0.3, 1, 16), (0.85, 2, 48)])
 def test_soft_sync_equals_the_update_equation(tok, pairs, tmp_path, alpha, seed, n_embd):
-    _, rows, olds = run(tok, pairs, steps=3, seed=seed, n_embd=n_embd, update="soft", alpha=alpha, out=tmp_path)
+    _, rows, olds = run(tok, pairs, steps=3, seed=seed, n_embd=n_embd, update="soft", alpha=alpha, tau=1,
+                        out=tmp_path)
     assert len(rows) == 3
     for row, ref_old in zip(rows, olds):
         for theta, ref, old in zip(row["theta"], row["ref"], ref_old):
@@ -96,13 +98,13 @@ def test_hard_sync_copies_theta_bitwise(tok, pairs, tmp_path):
 
 @pytest.mark.parametrize("tau,steps", [(3, 7), (2, 5)])
 def test_syncs_happen_exactly_at_multiples_of_tau(tok, pairs, tmp_path, tau, steps):
-    _, rows, _ = run(tok, pairs, steps=steps, update="general", alpha=0.5, tau=tau, out=tmp_path)
+    _, rows, _ = run(tok, pairs, steps=steps, update="soft", alpha=0.5, tau=tau, out=tmp_path)
     assert [r["step"] for r in rows if r["changed"]] == list(range(tau, steps + 1, tau))
 
 
 def test_alpha_zero_reproduces_dpo_exactly(tok, pairs, tmp_path):
     dpo, _, _ = run(tok, pairs, steps=4, update="none", out=tmp_path / "dpo")
-    tr, _, _ = run(tok, pairs, steps=4, update="soft", alpha=0.0, out=tmp_path / "tr")
+    tr, _, _ = run(tok, pairs, steps=4, update="soft", alpha=0.0, tau=1, out=tmp_path / "tr")  # syncs every step
     assert all(torch.equal(a, b) for a, b in zip(dpo.model.parameters(), tr.model.parameters()))
     assert all(torch.equal(a, b) for a, b in zip(dpo.ref_model.parameters(), tr.ref_model.parameters()))
     losses = [[h["loss"] for h in t.state.log_history if "loss" in h] for t in (dpo, tr)]
@@ -134,7 +136,7 @@ class GradProbe(TrainerCallback):
         self.seen += 1
 
 
-@pytest.mark.parametrize("update", ["none", "soft"])
+@pytest.mark.parametrize("update", ["none", "ema"])
 def test_reference_never_receives_gradients(tok, pairs, tmp_path, update):
     policy = tiny_policy(tok, 0, 32)
     trainer = align_trainer(policy, tok, pairs, train=tiny_train(3), out_dir=tmp_path, update=update,

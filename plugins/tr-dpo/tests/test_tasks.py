@@ -38,7 +38,7 @@ def test_sft_align_evaluate(sft_run, tmp_path):
 def test_align_resumes_with_its_moved_reference(sft_run, tmp_path):
     """A TR run killed after step 2 and resumed ends where an uninterrupted run ends (policy and reference)."""
     policy = str(sft_run / "model")
-    common = TINY + [f"policy={policy}", "train.lr=0.005", "ref.update=soft", "ref.alpha=0.5", "train.save_steps=2"]
+    common = TINY + [f"policy={policy}", "train.lr=0.005", "ref.update=ema", "ref.alpha=0.5", "train.save_steps=2"]
     whole, _ = execute("tr-dpo:align", overrides=common + ["train.steps=4"], out=tmp_path / "whole", device="cpu",
                        plot=False)
     part, _ = execute("tr-dpo:align", overrides=common + ["train.steps=2"], out=tmp_path / "part", device="cpu",

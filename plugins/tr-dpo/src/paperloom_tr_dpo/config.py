@@ -14,22 +14,23 @@ from paperloom_lm.config import model_field
 from paperloom.config import option
 
 LOSSES = ("dpo", "ipo", "kto")
-UPDATES = ("none", "soft", "hard", "general")
+UPDATES = ("none", "soft", "hard", "ema")
 
 
 @dataclass
 class RefUpdateConfig:
     """How the reference policy moves during training (TR-DPO, Sec. 3 of the paper).
 
-    soft: ref <- alpha*theta + (1-alpha)*ref after every step (tau = 1);
-    hard: ref <- theta every tau steps (alpha = 1);
-    general: ref <- alpha*theta + (1-alpha)*ref every tau steps; none: plain DPO / IPO / KTO.
+    soft (Eq. 5): ref <- alpha*theta + (1-alpha)*ref every tau steps (as the authors' trl callback applies it);
+    hard (Eq. 6): ref <- theta every tau steps (alpha = 1);
+    ema: ref <- alpha*theta + (1-alpha)*ref after every step (tau = 1; not the paper's); none: plain DPO / IPO / KTO.
     """
 
     update: str = option("none", choices=UPDATES,
-                         help="reference update: none (DPO), soft, hard, general (alpha and tau)")
-    alpha: float = option(0.6, min=0, max=1, help="mixing weight of the policy in the soft/general update")
-    tau: int = option(512, min=1, help="steps between reference updates for hard/general")
+                         help="reference update: none (DPO), soft (alpha every tau), hard (copy every tau), ema "
+                              "(alpha every step)")
+    alpha: float = option(0.6, min=0, max=1, help="mixing weight of the policy in the soft / ema update")
+    tau: int = option(512, min=1, help="steps between reference updates for soft / hard")
 
 
 @dataclass
@@ -125,11 +126,11 @@ class DemoConfig:
     lr: float = option(5e-4, min=0, help="alignment learning rate")
     beta: float = option(0.5, min=0, help="DPO beta")
     alpha: float = option(0.6, min=0, max=1, help="soft-update alpha")
-    tau: int = option(32, min=1, help="hard-update period in steps")
+    tau: int = option(32, min=1, help="steps between reference updates (soft and hard)")
     eval_prompts: int = option(96, min=1, help="held-out prompts for win rate and KL")
     eval_samples: int = option(4, min=1, help="samples per prompt and policy")
     curve_points: int = option(4, min=0, help="reward-vs-KL evaluations during each run")
     threads: int = option(1, min=0,
                           help="torch CPU threads (1 is fastest for a model this small, and on a busy machine)")
     methods: list[str] = option(["dpo", "tr-dpo-soft", "tr-dpo-hard"], help="runs compared (dpo, tr-dpo-soft, "
-                                "tr-dpo-hard, ipo, tr-ipo-soft, tr-ipo-hard)")
+                                "tr-dpo-hard, tr-dpo-ema, ipo, tr-ipo-soft, tr-ipo-hard, tr-ipo-ema)")

@@ -42,6 +42,7 @@ MAX_LENGTH = 64  # tokens of prompt + response in SFT and alignment (the demo's 
 METHODS = {  # name -> (loss, update)
     "dpo": ("dpo", "none"), "tr-dpo-soft": ("dpo", "soft"), "tr-dpo-hard": ("dpo", "hard"),
     "ipo": ("ipo", "none"), "tr-ipo-soft": ("ipo", "soft"), "tr-ipo-hard": ("ipo", "hard"),
+    "tr-dpo-ema": ("dpo", "ema"), "tr-ipo-ema": ("ipo", "ema"),  # alpha after every step (not the paper's)
 }
 
 

@@ -47,7 +47,7 @@ def paperloom_tasks():
         Task("sft", f"{PKG}.tasks:sft", f"{PKG}.config:SFTTaskConfig",
              summary="supervised warm-up on the chosen responses (trl SFTTrainer); saves model/", smoke=tiny),
         Task("align", f"{PKG}.tasks:align", f"{PKG}.config:AlignTaskConfig",
-             summary="DPO / IPO / KTO with the TR reference update (soft, hard, general); saves model/",
+             summary="DPO / IPO / KTO with the TR reference update (soft, hard, ema); saves model/",
              smoke={**tiny, "ref.update": "hard", "ref.tau": 2}),
         Task("evaluate", f"{PKG}.tasks:evaluate", f"{PKG}.config:EvaluateTaskConfig",
              summary="win rate vs a baseline under a judge (gold reward / reward model), KL(policy || SFT)",

@@ -2,9 +2,14 @@
 
 Gorbatovski et al., "Learn Your Reference Model for Real Good Alignment" (arXiv 2404.09656), Sec. 3:
 
-    soft update (Eq. 5):  pi_ref <- alpha * pi_theta + (1 - alpha) * pi_ref    (after every step, tau = 1)
+    soft update (Eq. 5):  pi_ref <- alpha * pi_theta + (1 - alpha) * pi_ref    (every tau steps)
     hard update (Eq. 6):  pi_ref <- pi_theta                                 (every tau steps, alpha = 1)
-    general:              pi_ref <- alpha * pi_theta + (1 - alpha) * pi_ref    (every tau steps)
+    ema (not the paper's): pi_ref <- alpha * pi_theta + (1 - alpha) * pi_ref   (after every step, tau = 1)
+
+The paper's soft update is applied every tau steps: the paper's setting "alpha 0.6, tau 512" only means
+something that way, and it is how the authors' own tooling applies it (trl's SyncRefModelCallback, written
+by the paper's first author, mixes with ref_model_mixup_alpha every ref_model_sync_steps; turbo-alignment's
+sync_ref_model likewise). Mixing after every step is kept as its own option, `ema`.
 
 The update itself is trl's `SyncRefModelCallback` (``ref.mul_(1 - alpha).add_(theta, alpha=alpha)`` at
 ``on_step_end`` when ``global_step % tau == 0``, i.e. after the optimizer steps tau, 2 tau, ...). This module
@@ -33,15 +38,16 @@ def sync_schedule(update: str, alpha: float, tau: int) -> tuple[bool, float, int
         return False, alpha, max(1, tau)
     if not 0.0 <= alpha <= 1.0:
         raise UserError(f"config: ref.alpha = {alpha} is not valid; expected a number in [0, 1]")
-    if update == "soft":
+    if update == "ema":
         return True, alpha, 1
     if tau < 1:
         raise UserError(f"config: ref.tau = {tau} is not valid; expected a positive number of steps")
     if update == "hard":
         return True, 1.0, tau
-    if update == "general":
+    if update == "soft":
         return True, alpha, tau
-    raise UserError(f"config: ref.update = {update!r}; expected none, soft, hard or general")
+    hint = " (the every-tau mix is now called soft)" if update == "general" else ""
+    raise UserError(f"config: ref.update = {update!r}; expected none, soft, hard or ema{hint}")
 
 
 def unpatch(model: Any) -> Any:
