@@ -96,6 +96,21 @@ def load_checkpoint(path: str | Path, map_location: Any = "cpu", **kwargs: Any) 
         raise UserError(f"{path}: {what}; delete it to start afresh, or use an intact checkpoint") from None
 
 
+def open_safetensors(path: str | Path) -> Any:
+    """A lazy `safetensors.safe_open` handle (read single tensors or slices); a torn file is a `UserError`."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such weights file; check the checkpoint folder")
+    try:
+        return safe_open(str(path), framework="pt", device="cpu")
+    except Exception as exc:  # safetensors raises its own error types for torn files
+        raise UserError(
+            f"{path}: not a readable safetensors file ({_first_line(exc)}); re-export or re-download the weights"
+        ) from None
+
+
 def load_safetensors(path: str | Path, device: str = "cpu") -> dict:
     """All tensors of a safetensors file; a torn or foreign file is a one-line `UserError`."""
     from safetensors.torch import load_file

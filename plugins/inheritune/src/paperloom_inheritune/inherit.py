@@ -27,7 +27,7 @@ from typing import Any
 import torch
 
 from paperloom import UserError
-from paperloom.checkpoint import load_checkpoint
+from paperloom.checkpoint import load_checkpoint, open_safetensors
 from paperloom.io import atomic_write_json
 
 # Where the block stack lives in well-known architectures (tried first, in order).
@@ -216,12 +216,7 @@ class TensorSource:
 
     def _safe(self, name: str) -> Any:
         if name not in self._open:
-            from safetensors import safe_open
-
-            try:
-                self._open[name] = safe_open(str(self.folder / name), framework="pt", device="cpu")
-            except Exception as exc:  # safetensors raises its own error types for torn files
-                raise UserError(f"{self.folder / name} is not a readable safetensors file: {exc}") from None
+            self._open[name] = open_safetensors(self.folder / name)  # a torn file is a one-line error
         return self._open[name]
 
     def keys(self) -> list[str]:
