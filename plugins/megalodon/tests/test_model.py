@@ -147,6 +147,24 @@ def test_initialization_embeddings_head_and_linear_layers():
     assert abs(float(fc1.std()) / (0.02 * 0.9866) - 1) < 0.1
 
 
+def same_loss_and_gradients(a, b, seed, loss_tol, rtol, atol, pad_first=0):
+    """One forward+backward of models `a` and `b` on the same batch (the same dropout draws when `seed` is set):
+    equal losses (within `loss_tol`) and equal gradients of every parameter."""
+    ids = torch.randint(0, 40, (2, 24), generator=torch.Generator().manual_seed(0))
+    mask = torch.ones_like(ids)
+    mask[0, :pad_first] = 0
+    losses = []
+    for m in (a, b):
+        if seed is not None:
+            torch.manual_seed(seed)
+        loss = m(ids, attention_mask=mask if pad_first else None, labels=ids).loss
+        loss.backward()
+        losses.append(loss.detach())
+    torch.testing.assert_close(losses[0], losses[1], **loss_tol)
+    for (name, pa), pb in zip(a.named_parameters(), b.parameters()):
+        torch.testing.assert_close(pb.grad, pa.grad, rtol=rtol, atol=atol, msg=name)
+
+
 def test_activation_checkpointing_option_gives_the_same_loss_and_gradients():
     """`activation_checkpointing_enable()` recomputes each layer in backward: same loss and gradients (dropout too)."""
     a = tiny(0, chunk_size=8, dropout=0.1).train()
@@ -154,16 +172,7 @@ def test_activation_checkpointing_option_gives_the_same_loss_and_gradients():
     b.load_state_dict(a.state_dict())
     b.activation_checkpointing_enable()
     assert b.model.gradient_checkpointing
-    ids = torch.randint(0, 40, (2, 24), generator=torch.Generator().manual_seed(0))
-    losses = []
-    for m in (a, b):
-        torch.manual_seed(1)
-        loss = m(ids, labels=ids).loss
-        loss.backward()
-        losses.append(loss.detach())
-    torch.testing.assert_close(losses[0], losses[1])
-    for (name, pa), pb in zip(a.named_parameters(), b.parameters()):
-        torch.testing.assert_close(pb.grad, pa.grad, rtol=1e-5, atol=1e-6, msg=name)
+    same_loss_and_gradients(a, b, seed=1, loss_tol={}, rtol=1e-5, atol=1e-6)
 
 
 def test_recompute_cema_norm_gives_the_same_loss_and_gradients():
@@ -172,17 +181,7 @@ def test_recompute_cema_norm_gives_the_same_loss_and_gradients():
     b = tiny(0, chunk_size=8).train()
     assert b.config.recompute_cema_norm and b.model.layers[0].attn.cema.recompute and b.model.norm.recompute
     b.load_state_dict(a.state_dict())
-    ids = torch.randint(0, 40, (2, 24), generator=torch.Generator().manual_seed(0))
-    mask = torch.ones_like(ids)
-    mask[0, :5] = 0
-    losses = []
-    for m in (a, b):
-        loss = m(ids, attention_mask=mask, labels=ids).loss
-        loss.backward()
-        losses.append(loss.detach())
-    torch.testing.assert_close(losses[0], losses[1], rtol=0, atol=0)
-    for (name, pa), pb in zip(a.named_parameters(), b.parameters()):
-        torch.testing.assert_close(pb.grad, pa.grad, rtol=1e-6, atol=1e-7, msg=name)
+    same_loss_and_gradients(a, b, seed=None, pad_first=5, loss_tol={"rtol": 0, "atol": 0}, rtol=1e-6, atol=1e-7)
 
 
 def test_recompute_attention_option_gives_the_same_loss_and_gradients():
@@ -191,13 +190,4 @@ def test_recompute_attention_option_gives_the_same_loss_and_gradients():
     a = tiny(0, **kw).train()
     b = tiny(0, recompute_attention=True, **kw).train()
     b.load_state_dict(a.state_dict())
-    ids = torch.randint(0, 40, (2, 24), generator=torch.Generator().manual_seed(0))
-    losses = []
-    for m in (a, b):
-        torch.manual_seed(3)
-        loss = m(ids, labels=ids).loss
-        loss.backward()
-        losses.append(loss.detach())
-    torch.testing.assert_close(losses[0], losses[1], rtol=0, atol=0)
-    for (name, pa), pb in zip(a.named_parameters(), b.parameters()):
-        torch.testing.assert_close(pb.grad, pa.grad, rtol=1e-5, atol=1e-7, msg=name)
+    same_loss_and_gradients(a, b, seed=3, loss_tol={"rtol": 0, "atol": 0}, rtol=1e-5, atol=1e-7)
