@@ -354,6 +354,7 @@ def _run(reg: Registry, qualname: str, plugin: Plugin, task: Any, cfg: Any, out_
         first = [c.metric for c in task.verify] + [c.other for c in task.verify if c.other]
         plot_curves(out_dir / "metrics.jsonl", out_dir / "curves.png", title=qualname, first=first)
     reg.hook().paperloom_run_finished(plugin=plugin.name, task=task.name, out=str(out_dir), metrics=dict(ctx.metrics))
+    _leave_process_group()
     return out_dir, ctx.metrics
 
 
@@ -367,4 +368,18 @@ def _execute_worker(reg: Registry, qualname: str, out_dir: Path, opts: RunOption
     plugin, task, _, cfg = resolve_task_config(reg, qualname, None, opts.overrides, opts.smoke, out_dir / "config.yaml")
     ctx = _start(out_dir, plugin.name, task.name, opts, reg, logging.getLogger("paperloom.worker"))
     load_ref(task.run)(cfg, ctx)
+    _leave_process_group()
     return out_dir, {}
+
+
+def _leave_process_group() -> None:
+    """Every rank waits here until all have finished the task, then the group closes together: a rank that
+    exits while rank 0 still evaluates tore gloo down under it (SIGABRT, 'terminate called without an active
+    exception', seen on a loaded CI machine)."""
+    if "torch" not in sys.modules:
+        return
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
