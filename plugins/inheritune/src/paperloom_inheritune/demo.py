@@ -28,7 +28,6 @@ from __future__ import annotations
 import copy
 import json
 import math
-import statistics
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -43,6 +42,7 @@ from paperloom_lm.pretrain import pretrain
 from paperloom import UserError
 from paperloom.io import atomic_write_json, read_jsonl
 from paperloom.plots import pyplot, save_figure
+from paperloom.stats import mean_se
 
 from .inherit import count_params
 
@@ -86,13 +86,6 @@ def run_stage(ctx: Any, name: str, build: Callable[[], Any], train: Blocks, val:
     ctx.log.info(f"{name}: val loss {result['init_val_loss']:.3f} -> {result['val_loss']:.3f} in {result['steps']} "
                  f"steps ({result['seconds']:.0f} s)")
     return result
-
-
-def mean_se(values: list[float]) -> tuple[float, float]:
-    """Mean and standard error of the mean (sample std / sqrt(n); 0 for a single value)."""
-    mean = statistics.fmean(values)
-    se = statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else 0.0
-    return mean, se
 
 
 def curves(jsonl: Path) -> dict[str, list[tuple[int, float]]]:
