@@ -1,5 +1,6 @@
 """Fidelity of the PQ / mIoU / AP evaluator against a panopticapi-style reference and crafted cases."""
 
+import json
 import math
 
 import numpy as np
@@ -162,16 +163,72 @@ def test_exact_sums_are_order_independent():
 def test_errors_name_the_problem():
     cats = Categories(CATS)
     gt = np.array([[5, 5], [0, 7]], np.uint32)
-    with pytest.raises(UserError, match="segment id 7 is in the PNG but not in the JSON"):
-        image_stats(gt, [{"id": 5, "category_id": 1}], gt, [{"id": 5, "category_id": 1}, {"id": 7, "category_id": 1}],
+    with pytest.raises(UserError, match="segment id 7 is in the PNG but not in the JSON"):  # prediction side
+        image_stats(gt, [{"id": 5, "category_id": 1}, {"id": 7, "category_id": 7}], gt, [{"id": 5, "category_id": 1}],
                     cats)
     with pytest.raises(UserError, match="segment id 9 is in the JSON segments_info but not in the PNG"):
         image_stats(gt, [{"id": 5, "category_id": 1}, {"id": 7, "category_id": 7}], gt,
                     [{"id": 5, "category_id": 1}, {"id": 7, "category_id": 1}, {"id": 9, "category_id": 1}], cats)
-    with pytest.raises(UserError, match="category_id 42"):
-        image_stats(gt, [{"id": 5, "category_id": 1}, {"id": 7, "category_id": 42}], gt, [], cats)
+    with pytest.raises(UserError, match="category_id 42"):  # an unknown predicted class: panopticapi raises too
+        image_stats(gt, [{"id": 5, "category_id": 1}, {"id": 7, "category_id": 7}], gt,
+                    [{"id": 5, "category_id": 1}, {"id": 7, "category_id": 42}], cats)
     with pytest.raises(UserError, match="must have the image's size"):
         image_stats(gt, [], np.zeros((3, 2), np.uint32), [], cats)
+    with pytest.raises(UserError, match="category 3 .* has no 'isthing'"):  # panopticapi raises KeyError
+        Categories([{"id": 3, "name": "x"}])
+
+
+# A hand-computed image for the inputs panopticapi evaluates although they are inconsistent (issue 13):
+# GT id 5 (class 1, 3 px) and id 8 (4 px, absent from segments_info), one VOID pixel; the prediction copies
+# segment 5 exactly and puts segment 6 (class 1, 5 px) over the VOID pixel and all of id 8.
+ODD_GT = np.array([[5, 5, 8, 8], [5, 0, 8, 8]], np.uint32)
+ODD_PRED = np.array([[5, 5, 6, 6], [5, 6, 6, 6]], np.uint32)
+ODD_PSEGS = [{"id": 5, "category_id": 1}, {"id": 6, "category_id": 1}]
+GT5 = {"id": 5, "category_id": 1, "iscrowd": 0, "area": 3}
+
+
+@pytest.mark.parametrize("case,gsegs,psegs,odd,want", [
+    # id 8 unlisted: its pixels are not VOID, so 6 lies only 1/5 on VOID and is a FP: PQ = 1 / (1 + 1/2)
+    ("unlisted GT id", [GT5], ODD_PSEGS, "gt_id_not_in_json", (1, 1, 0)),
+    # the same pixels under an unknown class: never matched, averaged nowhere, not VOID: the same numbers
+    ("unknown GT class", [GT5, {"id": 8, "category_id": 42, "iscrowd": 0, "area": 4}], ODD_PSEGS,
+     "gt_unknown_category", (1, 1, 0)),
+    # a listed GT segment with no pixel is a FN: PQ = 1 / (1 + 1/2 + 1/2)
+    ("GT segment not in PNG", [GT5, {"id": 8, "category_id": 7, "iscrowd": 0, "area": 4},
+                               {"id": 9, "category_id": 1, "iscrowd": 0, "area": 10}], ODD_PSEGS,
+     "gt_segment_not_in_png", (1, 1, 1)),
+    # a repeated prediction id: the last entry counts (class 1), so it matches as in the first case
+    ("duplicate prediction id", [GT5], [{"id": 5, "category_id": 2}, *ODD_PSEGS], "pred_duplicate_id", (1, 1, 0)),
+    ("duplicate GT id", [{**GT5, "category_id": 2}, GT5], ODD_PSEGS, "gt_duplicate_id", (1, 1, 0)),
+])
+def test_odd_inputs_are_evaluated_as_panopticapi_does(case, gsegs, psegs, odd, want):
+    cats = Categories(CATS)
+    acc, ref = Accumulator(CATS), new_stat()
+    acc.add(image_stats(ODD_GT, gsegs, ODD_PRED, psegs, cats, image_id=3, where="image 3"))
+    reference_pq_image(ODD_GT, gsegs, ODD_PRED, psegs, ref)
+    row = acc.pq_per_class()[1]
+    assert (row["tp"], row["fp"], row["fn"]) == want == (ref[1]["tp"], ref[1]["fp"], ref[1]["fn"])
+    assert row["pq"] == pytest.approx(1.0 / (want[0] + 0.5 * want[1] + 0.5 * want[2]))
+    assert acc.pq()["pq"] == pytest.approx(reference_average(ref, CATS)[0])
+    assert acc.odd[odd][0] == 1 and "image 3" in acc.odd[odd][1], acc.odd
+    assert set(acc.odd) <= {odd, "gt_id_not_in_json"}  # the duplicate cases keep id 8 unlisted
+    assert acc.metrics()[f"odd_{odd}"] == 1
+    from paperloom_coconut.pq import odd_warnings
+
+    lines = odd_warnings(acc.odd)
+    assert len(lines) == len(acc.odd) and all("as panopticapi does" in x and "strict=true" in x for x in lines)
+    with pytest.raises(UserError, match="image 3.*set strict=false"):
+        image_stats(ODD_GT, gsegs, ODD_PRED, psegs, cats, image_id=3, where="image 3", strict=True)
+
+
+def test_oddities_survive_shard_files_and_merges():
+    cats = Categories(CATS)
+    a, b = Accumulator(CATS), Accumulator(CATS)
+    a.add(image_stats(ODD_GT, [GT5], ODD_PRED, ODD_PSEGS, cats, where="image 1"))
+    b.add(image_stats(ODD_GT, [GT5], ODD_PRED, ODD_PSEGS, cats, where="image 2"))
+    back = Accumulator.from_json(json.loads(json.dumps(b.to_json())))
+    a.merge(back)
+    assert a.odd == {"gt_id_not_in_json": [2, "image 1 (ground truth) id 8"]}
 
 
 def test_shard_spec(monkeypatch):

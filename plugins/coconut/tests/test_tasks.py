@@ -120,3 +120,33 @@ def test_train_loop_resumes_from_its_checkpoint(mini, tmp_path):
 
 def test_conforms():
     assert_conforms("coconut")
+
+
+def test_split_oddities_are_counted_warned_and_strict_refuses(mini, tmp_path):
+    """An annotation whose image is missing from 'images' and a prediction listed twice: panopticapi evaluates
+    both (it never reads 'images'; the last prediction per image counts), so do we, with warnings."""
+    import shutil
+
+    root = tmp_path / "data"
+    shutil.copytree(mini["fine"], root)
+    js = root / "annotations" / "panoptic_train2017.json"
+    data = json.loads(js.read_text())
+    n = len(data["annotations"])
+    data["images"] = data["images"][1:]
+    js.write_text(json.dumps(data))
+    pred = tmp_path / "pred.json"
+    first = {**data["annotations"][0], "segments_info": []}  # superseded by the later entry for the same image
+    pred.write_text(json.dumps({"annotations": [first, *data["annotations"]]}))
+    args = [f"data.root={root}", "data.splits=[s]", f"predictions={pred}",
+            f"predictions_dir={root / 'panoptic_train2017'}", "processes=1", "metrics=[pq,miou]"]
+    out, m = execute("coconut:evaluate", overrides=args, out=tmp_path / "ok", device="cpu", plot=False)
+    assert m["pq"] == 1.0 and m["images"] == n  # the image without an entry is evaluated; the later prediction wins
+    assert m["odd_annotation_without_image"] == 1 and m["odd_pred_duplicate_image"] == 1
+    log = (out / "run.log").read_text()
+    assert "annotation whose image_id is not in 'images'" in log and "strict=true" in log
+    with pytest.raises(UserError, match="not in 'images'.*set strict=false"):
+        execute("coconut:evaluate", overrides=args + ["strict=true"], out=tmp_path / "strict", device="cpu", plot=False)
+    del data["categories"][0]["isthing"]
+    js.write_text(json.dumps(data))
+    with pytest.raises(UserError, match="has no 'isthing'; add isthing: 1"):
+        execute("coconut:evaluate", overrides=args, out=tmp_path / "noisthing", device="cpu", plot=False)

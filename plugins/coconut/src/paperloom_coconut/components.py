@@ -103,8 +103,8 @@ class PQEvaluator:
     panoptic_pred.json + panoptic_pred/, or a (json, png_dir) pair, evaluated by `processes` workers).
     `accumulate` returns the additive statistics instead (per-class tables, shard files, exact merges)."""
 
-    def __init__(self, metrics: Sequence[str], processes: int, shard: tuple[int, int]) -> None:
-        self.want_ap, self.processes, self.shard = "ap" in metrics, processes, tuple(shard)
+    def __init__(self, metrics: Sequence[str], processes: int, shard: tuple[int, int], strict: bool = False) -> None:
+        self.want_ap, self.processes, self.shard, self.strict = "ap" in metrics, processes, tuple(shard), strict
 
     def __call__(self, model_or_predictions: Any, data: Any, ctx: Any) -> dict[str, float]:
         return self.accumulate(model_or_predictions, data, ctx).metrics()
@@ -122,16 +122,18 @@ class PQEvaluator:
             acc = None
             for ix in data.indexes:
                 part = evaluate_folder(ix, preds, str(png), processes=self.processes, shard=self.shard,
-                                       want_ap=self.want_ap, limit=data.limit, progress=ctx.progress)
+                                       want_ap=self.want_ap, limit=data.limit, progress=ctx.progress,
+                                       strict=self.strict)
                 acc = part if acc is None else (acc.merge(part) or acc)
         acc.shards = [[self.shard[0], self.shard[1], len(data)]]
         return acc
 
 
 def build_pq(ctx: Any, metrics: Sequence[str] = ("pq", "miou", "ap"), processes: int = 1,
-             shard: Sequence[int] = (0, 1)) -> PQEvaluator:
-    """The ``coconut:pq`` evaluator; ``metrics`` without "ap" skips mask/box AP (pq and miou always come)."""
+             shard: Sequence[int] = (0, 1), strict: bool = False) -> PQEvaluator:
+    """The ``coconut:pq`` evaluator; ``metrics`` without "ap" skips mask/box AP (pq and miou always come);
+    ``strict`` makes the inconsistent inputs panopticapi evaluates anyway (`pq.ODDITIES`) errors."""
     bad = [m for m in metrics if m not in ("pq", "miou", "ap")]
     if bad:
         raise UserError(f"metrics: {bad[0]!r} is not valid; expected pq, miou, ap")
-    return PQEvaluator(metrics, processes, (int(shard[0]), int(shard[1])))
+    return PQEvaluator(metrics, processes, (int(shard[0]), int(shard[1])), bool(strict))

@@ -71,6 +71,9 @@ class EvaluateConfig:
     shard: str = option("0/1", help="evaluate images i, i+n, ... of i/n and write partial.json for `merge`; "
                                     "'auto' reads RANK/WORLD_SIZE or SLURM array variables")
     processes: int = option(2, min=1, help="worker processes over images (prediction folders)")
+    strict: bool = option(False, help="inputs panopticapi evaluates although inconsistent (a PNG id missing from "
+                          "segments_info, a listed segment missing from the PNG, an unknown category, duplicate "
+                          "ids, an annotation without an image entry) are errors instead of counted warnings")
 
 
 @dataclass

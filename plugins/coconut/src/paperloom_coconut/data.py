@@ -102,6 +102,11 @@ class PanopticDataset(torch.utils.data.Dataset):
     def __getitem__(self, i: int) -> dict:
         img, ids, rec = self.raw(i)
         segs = rec["segments_info"]
+        ix, _ = self.locate(i)
+        unknown = [s for s in segs if s["category_id"] not in ix.categories]
+        if unknown:  # evaluation tolerates this as panopticapi does; a training target needs a known class
+            raise UserError(f"{ix.json_path}: image {rec['image_id']} segment {unknown[0]['id']} has category_id "
+                            f"{unknown[0]['category_id']}, which is not in 'categories'")
         seg_ids = np.asarray([s["id"] for s in segs], np.uint32)
         lab = label_map(ids, seg_ids, rec["png"])
         check_present(lab, seg_ids, rec["png"])

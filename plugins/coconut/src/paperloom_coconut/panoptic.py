@@ -128,7 +128,7 @@ class PanopticIndex:
             raise UserError(f"annotation JSON {self.json_path} does not exist")
         if not self.png_dir.is_dir():
             raise UserError(f"panoptic PNG folder {self.png_dir} does not exist")
-        arrays, cats = self._load(cache_dir)
+        arrays, cats, self.oddities = self._load(cache_dir)
         self.categories = {int(c["id"]): c for c in cats}
         for k in self.FIELDS:
             setattr(self, k, arrays[k])
@@ -136,22 +136,24 @@ class PanopticIndex:
     # -- building and caching
     def _cache_folder(self, cache_dir: str | Path | None) -> Path:
         st = self.json_path.stat()
-        key = hashlib.sha1(f"{self.json_path.resolve()}|{st.st_size}|{st.st_mtime_ns}|v1".encode()).hexdigest()[:16]
+        key = hashlib.sha1(f"{self.json_path.resolve()}|{st.st_size}|{st.st_mtime_ns}|v2".encode()).hexdigest()[:16]
         base = Path(cache_dir).expanduser() if cache_dir else self.json_path.parent / ".paperloom-cache"
         return base / f"{self.json_path.stem}-{key}"
 
-    def _load(self, cache_dir: str | Path | None) -> tuple[dict, list]:
+    def _load(self, cache_dir: str | Path | None) -> tuple[dict, list, dict]:
         folder = self._cache_folder(cache_dir)
         if (folder / "done").is_file():
             arrays = {k: np.load(folder / f"{k}.npy", mmap_mode="r") for k in self.FIELDS}
-            return arrays, json.loads((folder / "categories.json").read_text())
-        arrays, cats = build_arrays(self.json_path)
+            return (arrays, json.loads((folder / "categories.json").read_text()),
+                    json.loads((folder / "oddities.json").read_text()))
+        arrays, cats, odd = build_arrays(self.json_path)
         try:
             tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
             tmp.mkdir(parents=True, exist_ok=True)
             for k, v in arrays.items():
                 np.save(tmp / f"{k}.npy", v)
             (tmp / "categories.json").write_text(json.dumps(cats))
+            (tmp / "oddities.json").write_text(json.dumps(odd))
             (tmp / "done").write_text("ok\n")
             if folder.exists():  # another process built it first
                 import shutil
@@ -161,7 +163,7 @@ class PanopticIndex:
                 os.replace(tmp, folder)
         except OSError:
             pass  # read-only location: keep the in-memory arrays
-        return arrays, cats
+        return arrays, cats, odd
 
     # -- access
     def __len__(self) -> int:
@@ -172,7 +174,7 @@ class PanopticIndex:
         ids, cats = self.seg_id[a:b].tolist(), self.seg_cat[a:b].tolist()
         crowd, area, bbox = self.seg_crowd[a:b].tolist(), self.seg_area[a:b].tolist(), self.seg_bbox[a:b].tolist()
         return [{"id": ids[j], "category_id": cats[j], "iscrowd": crowd[j],
-                 "isthing": int(self.categories[cats[j]]["isthing"]), "area": area[j], "bbox": bbox[j]}
+                 "isthing": int(self.categories.get(cats[j], {}).get("isthing", 0)), "area": area[j], "bbox": bbox[j]}
                 for j in range(b - a)]
 
     def record(self, i: int) -> dict:
@@ -193,21 +195,37 @@ def _py(v):
     return v.item() if hasattr(v, "item") else v
 
 
-def build_arrays(json_path: Path) -> tuple[dict, list]:
-    """Parse a COCO panoptic JSON into flat arrays, checking ids, categories and references."""
+def build_arrays(json_path: Path) -> tuple[dict, list, dict]:
+    """Parse a COCO panoptic JSON into flat arrays, checking ids, categories and references; also the split's
+    oddities that panopticapi evaluates anyway (unknown GT categories, annotations without an image entry),
+    as {name: [count, first example]} (see `pq.ODDITIES`)."""
     from paperloom.io import read_json
+
+    from .pq import require_isthing
 
     data = read_json(json_path)
     for key in ("images", "annotations", "categories"):
         if key not in data:
             raise UserError(f"{json_path}: missing top-level key {key!r}; expected a COCO panoptic JSON")
-    cats = [{"id": int(c["id"]), "name": c.get("name", str(c["id"])), "isthing": int(c.get("isthing", 0)),
+    require_isthing(data["categories"], str(json_path))
+    cats = [{"id": int(c["id"]), "name": c.get("name", str(c["id"])), "isthing": int(c["isthing"]),
              **({"color": c["color"]} if "color" in c else {})} for c in data["categories"]]
     known = {c["id"] for c in cats}
+    odd: dict = {}
+
+    def note(name: str, example: str) -> None:
+        odd.setdefault(name, [0, example])[0] += 1
+
     anns = {}
     for a in data["annotations"]:
         anns[a["image_id"]] = a
-    imgs = data["images"]
+    by_id = {im["id"]: im for im in data["images"]}
+    # panopticapi's pq_compute never reads 'images': an annotation without an image entry is evaluated too
+    imgs = list(data["images"])
+    for image_id in anns:
+        if image_id not in by_id:
+            note("annotation_without_image", f"{json_path}: annotation for image_id {image_id}")
+            imgs.append({"id": image_id, "file_name": ""})  # no image file known: evaluation needs none
     n = len(imgs)
     seg_start = np.zeros(n + 1, np.int64)
     ids, catv, crowd, area, bbox = [], [], [], [], []
@@ -217,8 +235,8 @@ def build_arrays(json_path: Path) -> tuple[dict, list]:
             raise UserError(f"{json_path}: image {im['id']} ({im.get('file_name')}) has no entry in 'annotations'")
         for s in a["segments_info"]:
             if s["category_id"] not in known:
-                raise UserError(f"{json_path}: image {im['id']} segment {s['id']} has category_id {s['category_id']}, "
-                                "which is not in 'categories'")
+                note("gt_unknown_category", f"{json_path}: image {im['id']} segment {s['id']} category_id "
+                     f"{s['category_id']}")
             if not 0 < int(s["id"]) < OFFSET:
                 raise UserError(f"{json_path}: image {im['id']} has segment id {s['id']}; ids must be in 1..256^3-1")
             ids.append(int(s["id"]))
@@ -239,19 +257,16 @@ def build_arrays(json_path: Path) -> tuple[dict, list]:
         "seg_crowd": np.asarray(crowd, np.uint8), "seg_area": np.asarray(area, np.int64),
         "seg_bbox": np.asarray(bbox, np.float32).reshape(-1, 4),
     }
-    if len(anns) != n:
-        extra = sorted(set(anns) - set(image_ids), key=str)[:3]
-        raise UserError(f"{json_path}: annotations for image ids {extra} that 'images' lacks")
-    return arrays, cats
+    return arrays, cats, odd
 
 
 _LUT: np.ndarray | None = None  # one 2^24 table per process: id -> segment index + 1, reset after each use
 
 
-def label_map(ids: np.ndarray, seg_ids: np.ndarray, where: str = "") -> np.ndarray:
+def label_map(ids: np.ndarray, seg_ids: np.ndarray, where: str = "", orphan: int | None = None) -> np.ndarray:
     """Segment index + 1 per pixel (0 = VOID): one gather through a reusable id table, O(pixels).
 
-    Raises a one-line error when the PNG holds an id the JSON lacks.
+    A nonzero id the JSON lacks is a one-line error, or gets the label `orphan` when one is given.
     """
     global _LUT
     seg_ids = np.asarray(seg_ids, np.int64)
@@ -270,6 +285,9 @@ def label_map(ids: np.ndarray, seg_ids: np.ndarray, where: str = "") -> np.ndarr
         _LUT[seg_ids] = 0
     if np.count_nonzero(lab) != np.count_nonzero(ids):  # a nonzero id mapped to 0: not in the JSON
         unknown = (lab == 0) & (ids != VOID)
+        if orphan is not None:
+            lab[unknown] = orphan
+            return lab
         raise UserError(f"{where}: segment id {int(ids[unknown][0])} is in the PNG but not in the JSON segments_info")
     return lab
 

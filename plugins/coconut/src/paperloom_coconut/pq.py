@@ -57,8 +57,9 @@ def grow(partials: list[float], x: float) -> None:
 class Categories:
     """Category ids <-> contiguous indices, and which are things."""
 
-    def __init__(self, cats: list[dict]) -> None:
-        cats = sorted(({"id": int(c["id"]), "name": c.get("name", str(c["id"])), "isthing": int(c.get("isthing", 0))}
+    def __init__(self, cats: list[dict], where: str = "categories") -> None:
+        require_isthing(cats, where)
+        cats = sorted(({"id": int(c["id"]), "name": c.get("name", str(c["id"])), "isthing": int(c["isthing"])}
                        for c in cats), key=lambda c: c["id"])
         self.cats = cats
         self.ids = np.asarray([c["id"] for c in cats], np.int64)
@@ -69,14 +70,75 @@ class Categories:
     def __len__(self) -> int:
         return len(self.cats)
 
-    def index(self, cat_ids, where: str = "") -> np.ndarray:
+    def index(self, cat_ids, where: str = "", unknown_ok: bool = False) -> np.ndarray:
+        """Contiguous indices; an unknown id is an error, or -1 with `unknown_ok`."""
         cat_ids = np.asarray(cat_ids, np.int64)
         ok = (cat_ids >= 0) & (cat_ids < len(self.lut) - 1)
         idx = np.where(ok, self.lut[np.clip(cat_ids, 0, len(self.lut) - 1)], -1)
-        if (idx < 0).any():
+        if (idx < 0).any() and not unknown_ok:
             bad = int(cat_ids[np.flatnonzero(idx < 0)[0]])
             raise UserError(f"{where}: category_id {bad} is not one of the {len(self)} known categories")
         return idx
+
+
+def require_isthing(cats: list[dict], where: str) -> None:
+    """panopticapi splits Things / Stuff by `isthing` and fails without it; say so instead of guessing stuff."""
+    for c in cats:
+        if "isthing" not in c:
+            raise UserError(f"{where}: category {c.get('id')} ({c.get('name', '?')}) has no 'isthing'; add "
+                            "isthing: 1 (thing) or 0 (stuff) to every category")
+
+
+# --------------------------------------------------------------------------- odd inputs
+
+# Inputs panopticapi's pq_compute evaluates although they are inconsistent; evaluated the same way, counted,
+# reported as warnings (``strict`` makes each an error). name -> what it is, and what panopticapi does with it.
+ODDITIES = {
+    "gt_id_not_in_json": "a ground-truth PNG id absent from segments_info (its pixels match nothing and are not "
+                         "VOID)",
+    "gt_segment_not_in_png": "a ground-truth segment listed in segments_info with no pixel (a false negative "
+                             "unless crowd)",
+    "gt_unknown_category": "a ground-truth segment whose category_id is not in categories (ignored like an "
+                           "unlisted id)",
+    "gt_duplicate_id": "a segment id listed twice in a ground-truth segments_info (the last entry counts)",
+    "pred_duplicate_id": "a segment id listed twice in a prediction's segments_info (the last entry counts)",
+    "pred_duplicate_image": "two prediction annotations for one image_id (the last one counts)",
+    "annotation_without_image": "a ground-truth annotation whose image_id is not in 'images' (evaluated anyway)",
+}
+
+
+def note_odd(odd: dict, name: str, count: int, example: str, strict: bool) -> None:
+    """Count an oddity (first example kept); with `strict`, raise it as the error it is."""
+    if count <= 0:
+        return
+    if strict:
+        raise UserError(f"{example}: {ODDITIES[name]}; fix the input, or set strict=false to evaluate it as "
+                        "panopticapi does")
+    entry = odd.setdefault(name, [0, example])
+    entry[0] += count
+
+
+def merge_odd(into: dict, other: dict) -> None:
+    for name, (count, example) in other.items():
+        entry = into.setdefault(name, [0, example])
+        entry[0] += count
+
+
+def odd_warnings(odd: dict) -> list[str]:
+    """One line per oddity: count, meaning, first example, and how to make it an error."""
+    return [f"{count} x {ODDITIES.get(name, name)}, e.g. {example}; evaluated as panopticapi does "
+            "(set strict=true to make it an error)" for name, (count, example) in sorted(odd.items())]
+
+
+def last_per_id(segs: list[dict]) -> tuple[list[dict], int, int | None]:
+    """panopticapi keys segments by id ({id: segment}): a repeated id keeps its last entry.
+    (segments, repeats, the first repeated id)."""
+    by_id = {s["id"]: s for s in segs}
+    if len(by_id) == len(segs):
+        return segs, 0, None
+    seen: set = set()
+    first = next(s["id"] for s in segs if s["id"] in seen or seen.add(s["id"]))
+    return list(by_id.values()), len(segs) - len(by_id), first
 
 
 # --------------------------------------------------------------------------- per image
@@ -94,26 +156,53 @@ def _seg_arrays(segs: list[dict]) -> tuple[np.ndarray, ...]:
 
 
 def image_stats(gt_ids: np.ndarray, gt_segs: list[dict], pred_ids: np.ndarray, pred_segs: list[dict],
-                cats: Categories, want_ap: bool = False, image_id=0, where: str = "") -> dict:
-    """Everything one image contributes: TP (class, IoU), FP / FN classes, semantic confusion, AP items."""
+                cats: Categories, want_ap: bool = False, image_id=0, where: str = "", strict: bool = False) -> dict:
+    """Everything one image contributes: TP (class, IoU), FP / FN classes, semantic confusion, AP items, and
+    the ground-truth oddities panopticapi tolerates (`ODDITIES`; errors with `strict`)."""
     if gt_ids.shape != pred_ids.shape:
         raise UserError(f"{where}: prediction PNG is {pred_ids.shape[1]}x{pred_ids.shape[0]} but ground truth is "
                         f"{gt_ids.shape[1]}x{gt_ids.shape[0]}; predictions must have the image's size")
+    odd: dict = {}
+    gt_segs, rep, first = last_per_id(gt_segs)
+    note_odd(odd, "gt_duplicate_id", rep, f"{where} (ground truth) id {first}", strict)
+    pred_segs, rep, first = last_per_id(pred_segs)
+    note_odd(odd, "pred_duplicate_id", rep, f"{where} (prediction) id {first}", strict)
     g_id, g_cid, g_crowd, g_jarea, _ = _seg_arrays(gt_segs)
     p_id, p_cid, _, _, p_score = _seg_arrays(pred_segs)
-    g_cat, p_cat = cats.index(g_cid, f"{where} (ground truth)"), cats.index(p_cid, f"{where} (prediction)")
-    gl = label_map(gt_ids, g_id, f"{where} (ground truth)")
-    pl = label_map(pred_ids, p_id, f"{where} (prediction)")
+    g_cat = cats.index(g_cid, f"{where} (ground truth)", unknown_ok=True)
+    if (g_cat < 0).any():  # panopticapi never matches them and averages over known classes only: drop them
+        known = g_cat >= 0
+        note_odd(odd, "gt_unknown_category", int((~known).sum()),
+                 f"{where} (ground truth) segment {int(g_id[~known][0])} category_id {int(g_cid[~known][0])}", strict)
+        dropped = set(g_id[~known].tolist())  # their pixels become unlisted ones, not counted twice below
+        g_id, g_cid, g_crowd, g_jarea, g_cat = g_id[known], g_cid[known], g_crowd[known], g_jarea[known], g_cat[known]
+    else:
+        dropped = set()
+    p_cat = cats.index(p_cid, f"{where} (prediction)")
     kg, kp = len(g_id), len(p_id)
+    # Unlisted GT ids (and dropped segments) get label kg + 1: they are neither VOID nor any GT segment.
+    gl = label_map(gt_ids, g_id, f"{where} (ground truth)", orphan=kg + 1)
+    pl = label_map(pred_ids, p_id, f"{where} (prediction)")
     joint = np.multiply(gl, np.int32(kp + 1), dtype=np.int32)  # < 2^30: labels are int16
     joint += pl  # in place: one pass each, no int64 temporaries
-    counts = np.bincount(joint.ravel(), minlength=(kg + 1) * (kp + 1))
-    counts = counts.reshape(kg + 1, kp + 1)  # (GT segment + VOID row 0, pred segment + VOID col 0)
-    p_area, g_pix = counts[:, 1:].sum(0), counts[1:, :].sum(1)
-    for area, ids, who in ((p_area, p_id, "prediction"), (g_pix, g_id, "ground truth")):
-        if (area == 0).any():
-            raise UserError(f"{where} ({who}): segment id {int(ids[np.flatnonzero(area == 0)[0]])} is in the JSON "
-                            "segments_info but not in the PNG")
+    counts = np.bincount(joint.ravel(), minlength=(kg + 2) * (kp + 1))[: (kg + 2) * (kp + 1)]
+    counts = counts.reshape(kg + 2, kp + 1)  # (VOID row 0, GT segments, unlisted row kg+1; VOID col 0, preds)
+    if counts[kg + 1].any():
+        orphan_ids = set(np.unique(gt_ids[gl == kg + 1]).tolist()) - dropped
+        if orphan_ids:
+            note_odd(odd, "gt_id_not_in_json", len(orphan_ids),
+                     f"{where} (ground truth) id {min(orphan_ids)}", strict)
+    p_area = counts[:, 1:].sum(0)  # every pixel of the prediction, whatever lies under it
+    counts = counts[: kg + 1]  # the unlisted row takes no further part (panopticapi skips ids not in the JSON)
+    g_pix = counts[1:, :].sum(1)
+    if (p_area == 0).any():
+        raise UserError(f"{where} (prediction): segment id {int(p_id[np.flatnonzero(p_area == 0)[0]])} is in the "
+                        "JSON segments_info but not in the PNG")
+    if (g_pix == 0).any():
+        missing = np.flatnonzero(g_pix == 0)
+        note_odd(odd, "gt_segment_not_in_png", len(missing),
+                 f"{where} (ground truth): segment id {int(g_id[missing[0]])} is in the JSON segments_info but not "
+                 "in the PNG", strict)
     g_area = np.where(g_jarea >= 0, g_jarea, g_pix)  # panopticapi takes GT areas from the JSON
     inter, void_p = counts[1:, 1:], counts[0, 1:]
     cand = (g_cat[:, None] == p_cat[None, :]) & (g_crowd[:, None] != 1) & (inter > 0)
@@ -137,7 +226,7 @@ def image_stats(gt_ids: np.ndarray, gt_segs: list[dict], pred_ids: np.ndarray, p
     rows, cols = np.nonzero(counts[1:])
     conf = (g_cat[rows], np.where(cols > 0, p_cat[np.maximum(cols - 1, 0)], len(cats)), counts[1:][rows, cols])
     out = {"image_id": image_id, "tp_cat": g_cat[gi], "tp_iou": iou[gi, pj], "fp": fp, "fn": fn, "conf": conf,
-           "matches": (g_id[gi], p_id[pj]), "shape": gt_ids.shape}
+           "matches": (g_id[gi], p_id[pj]), "shape": gt_ids.shape, "odd": odd}
     if want_ap:
         out["ap"] = _ap_items(gl, pl, g_cat, g_crowd, g_pix, p_cat, p_score, p_area, cats, image_id)
     return out
@@ -190,6 +279,7 @@ class Accumulator:
     n_images: int = 0
     ap: dict | None = None
     shards: list = field(default_factory=list)
+    odd: dict = field(default_factory=dict)  # ODDITIES name -> [count, first example]
 
     def __post_init__(self) -> None:
         self.cats = Categories(self.categories)
@@ -210,6 +300,7 @@ class Accumulator:
         r, col, v = st["conf"]
         np.add.at(self.conf, (r, col), v)
         self.n_images += 1
+        merge_odd(self.odd, st.get("odd", {}))
         if "ap" in st:
             self.ap = self.ap or {"images": [], "gt": [], "dt": []}
             a = st["ap"]
@@ -228,6 +319,7 @@ class Accumulator:
                 grow(mine, v)
         self.conf += other.conf
         self.n_images += other.n_images
+        merge_odd(self.odd, other.odd)
         if other.ap is not None:
             self.ap = self.ap or {"images": [], "gt": [], "dt": []}
             for k in ("images", "gt", "dt"):
@@ -238,17 +330,19 @@ class Accumulator:
     def to_json(self) -> dict:
         return {"format": PARTIAL_FORMAT, "version": 1, "categories": self.cats.cats, "n_images": self.n_images,
                 "tp": self.tp.tolist(), "fp": self.fp.tolist(), "fn": self.fn.tolist(), "iou_partials": self.iou,
-                "confusion": self.conf.tolist(), "ap": self.ap, "shards": self.shards}
+                "confusion": self.conf.tolist(), "ap": self.ap, "shards": self.shards, "oddities": self.odd}
 
     @classmethod
     def from_json(cls, d: dict, where: str = "") -> Accumulator:
         if d.get("format") != PARTIAL_FORMAT:
             raise UserError(f"{where} is not a partial result of coconut evaluation (format {d.get('format')!r})")
         return cls(d["categories"], d["tp"], d["fp"], d["fn"], d["iou_partials"], d["confusion"], d["n_images"],
-                   d.get("ap"), list(d.get("shards", [])))
+                   d.get("ap"), list(d.get("shards", [])), dict(d.get("oddities", {})))
 
     # -- final numbers
     def iou_sums(self) -> np.ndarray:
+        """Exactly rounded sums (math.fsum of the exact expansions): independent of image and shard order.
+        panopticapi adds the IoUs one by one, so its sums can differ from these in the last digits."""
         return np.asarray([math.fsum(p) for p in self.iou], np.float64)
 
     def pq_per_class(self) -> dict[int, dict]:
@@ -291,6 +385,7 @@ class Accumulator:
     def metrics(self) -> dict[str, float]:
         out = {**self.pq(), **self.miou(), **self.coco_ap()}
         out["images"] = float(self.n_images)
+        out.update({f"odd_{name}": float(count) for name, (count, _) in self.odd.items()})
         return out
 
 
@@ -366,14 +461,25 @@ def load_predictions(pred_json: str, pred_dir: str) -> dict:
         raise UserError(f"{pred_json}: expected a JSON with an 'annotations' list (COCO panoptic predictions)")
     if not Path(pred_dir).is_dir():
         raise UserError(f"prediction PNG folder {pred_dir} does not exist")
-    return {a["image_id"]: a for a in anns}
+    out = Predictions((a["image_id"], a) for a in anns)  # panopticapi: {image_id: annotation}, the last one wins
+    if len(out) != len(anns):
+        seen: set = set()
+        first = next(a["image_id"] for a in anns if a["image_id"] in seen or seen.add(a["image_id"]))
+        out.duplicates = (len(anns) - len(out), f"{pred_json}: image_id {first}")
+    return out
+
+
+class Predictions(dict):
+    """image_id -> prediction annotation; `duplicates` = (repeats, example) when an image_id came twice."""
+
+    duplicates: tuple[int, str] | None = None
 
 
 def _work(item) -> dict:
-    gt_png, gt_segs, pred_png, pred_segs, cats, want_ap, image_id, hw = item
+    gt_png, gt_segs, pred_png, pred_segs, cats, want_ap, image_id, hw, strict = item
     where = f"image {image_id}"
     gt = read_ids(gt_png, tuple(hw))
-    st = image_stats(gt, gt_segs, read_ids(pred_png), pred_segs, cats, want_ap, image_id, where)
+    st = image_stats(gt, gt_segs, read_ids(pred_png), pred_segs, cats, want_ap, image_id, where, strict)
     st.pop("matches")
     return st
 
@@ -391,13 +497,22 @@ def _init(cats: list[dict]) -> None:
 
 
 def evaluate_folder(index, predictions: dict, pred_dir: str, *, processes: int = 1, shard: tuple[int, int] = (0, 1),
-                    want_ap: bool = True, limit: int = 0, progress=None, window: int = 1024) -> Accumulator:
-    """Evaluate a prediction folder against a `PanopticIndex`, streaming over images in windows."""
+                    want_ap: bool = True, limit: int = 0, progress=None, window: int = 1024,
+                    strict: bool = False) -> Accumulator:
+    """Evaluate a prediction folder against a `PanopticIndex`, streaming over images in windows. Inputs that
+    panopticapi evaluates although they are inconsistent (`ODDITIES`) are evaluated its way and counted in
+    `Accumulator.odd`; with `strict` the first one is an error."""
     from pathlib import Path
 
-    cats_list = [{"id": k, "name": c.get("name", str(k)), "isthing": int(c.get("isthing", 0))}
+    cats_list = [{"id": k, "name": c.get("name", str(k)), "isthing": int(c["isthing"])}
                  for k, c in index.categories.items()]
     acc = Accumulator(cats_list, shards=[[shard[0], shard[1], len(index)]])
+    if shard[0] == 0:  # the split's own oddities, counted once over all shards
+        for name, (count, example) in getattr(index, "oddities", {}).items():
+            note_odd(acc.odd, name, count, example, strict)
+    dup = getattr(predictions, "duplicates", None)
+    if dup and shard[0] == 0:
+        note_odd(acc.odd, "pred_duplicate_image", dup[0], dup[1], strict)
     i0, n = shard
     todo = [i for i in range(len(index)) if i % n == i0]  # interleaved shards: balanced, disjoint, complete
     todo = todo[:limit] if limit else todo
@@ -410,7 +525,7 @@ def evaluate_folder(index, predictions: dict, pred_dir: str, *, processes: int =
                 raise UserError(f"no prediction for image_id {rec['image_id']} ({rec['file_name']}) "
                                 "in the prediction JSON")
             yield (rec["png"], rec["segments_info"], str(Path(pred_dir) / pred["file_name"]), pred["segments_info"],
-                   want_ap, rec["image_id"], (rec["height"], rec["width"]))
+                   want_ap, rec["image_id"], (rec["height"], rec["width"]), strict)
 
     chunks = [todo[a: a + window] for a in range(0, len(todo), window)]
 

@@ -118,8 +118,12 @@ def predict_to_folder(model, dataset, out_dir: Path, device: str = "cpu") -> tup
     return js, png_dir
 
 
-def write_results(out: Path, acc, prefix: str = "") -> dict[str, float]:
-    """Flat metrics, and <prefix>per_class.json (per-category PQ/SQ/RQ, TP/FP/FN)."""
+def write_results(out: Path, acc, prefix: str = "", log: Any = None) -> dict[str, float]:
+    """Flat metrics, and <prefix>per_class.json (per-category PQ/SQ/RQ, TP/FP/FN); odd inputs as warnings."""
+    from .pq import odd_warnings
+
+    for line in odd_warnings(acc.odd) if log else ():
+        log.warning(line)
     per = acc.pq_per_class()
     atomic_write_json(Path(out) / f"{prefix}per_class.json", {str(k): v for k, v in per.items()})
     return {f"{prefix}{k}": v for k, v in acc.metrics().items()}
@@ -129,7 +133,7 @@ def score(evaluate, source, data, ctx, prefix: str = "") -> dict[str, float]:
     """`evaluate(source, data, ctx)` with `prefix` on each metric; an evaluator with `accumulate` (coconut:pq)
     also writes its per-class table."""
     if hasattr(evaluate, "accumulate"):
-        return write_results(ctx.out, evaluate.accumulate(source, data, ctx), prefix)
+        return write_results(ctx.out, evaluate.accumulate(source, data, ctx), prefix, ctx.log)
     return {f"{prefix}{k}": float(v) for k, v in evaluate(source, data, ctx).items()}
 
 
@@ -138,6 +142,12 @@ def score(evaluate, source, data, ctx, prefix: str = "") -> dict[str, float]:
 
 def train(cfg: TrainConfig, ctx) -> dict[str, float]:
     data = ctx.build(cfg.dataset, **data_args(cfg.data, train=True))
+    for ix in getattr(data, "indexes", ()):  # evaluation tolerates these as panopticapi does; training needs clean data
+        for name, (count, example) in getattr(ix, "oddities", {}).items():
+            from .pq import ODDITIES
+
+            raise UserError(f"{example}: {ODDITIES[name]} ({count} in the split); training needs consistent "
+                            "annotations: fix the JSON")
     model = ctx.build(cfg.model, categories=data.categories, **cfg.model_args)
     out = train_model(model, data, ctx, steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr,
                       checkpoint_every=cfg.checkpoint_every, log_every=cfg.log_every, num_workers=cfg.num_workers)
@@ -150,7 +160,8 @@ def evaluate(cfg: EvaluateConfig, ctx) -> dict[str, float]:
 
     shard = parse_shard(cfg.shard)
     data = ctx.build(cfg.dataset, **data_args(cfg.data))
-    evaluator = ctx.build(cfg.evaluator, metrics=cfg.metrics, processes=cfg.processes, shard=shard)
+    evaluator = ctx.build(cfg.evaluator, metrics=cfg.metrics, processes=cfg.processes, shard=shard,
+                          strict=cfg.strict)
     if cfg.predictions:
         if not cfg.predictions_dir:
             raise UserError("predictions is set but predictions_dir is empty; set the folder of predicted PNGs")
@@ -167,7 +178,7 @@ def evaluate(cfg: EvaluateConfig, ctx) -> dict[str, float]:
     if shard[1] > 1:
         ctx.log.info(f"shard {shard[0]}/{shard[1]}: {acc.n_images} images -> {ctx.out / 'partial.json'}; "
                      "combine all shards with `core run coconut:merge --set parts=[...]`")
-    return {**write_results(ctx.out, acc), "shard_index": float(shard[0]), "shard_count": float(shard[1])}
+    return {**write_results(ctx.out, acc, log=ctx.log), "shard_index": float(shard[0]), "shard_count": float(shard[1])}
 
 
 def merge(cfg: MergeConfig, ctx) -> dict[str, float]:
@@ -196,7 +207,7 @@ def merge(cfg: MergeConfig, ctx) -> dict[str, float]:
     acc.shards = [[0, 1, total]]
     atomic_write_json(ctx.out / "partial.json", acc.to_json())
     ctx.log.info(f"merged {len(files)} shards, {acc.n_images} images")
-    return write_results(ctx.out, acc)
+    return write_results(ctx.out, acc, log=ctx.log)
 
 
 def convert(cfg: ConvertConfig, ctx) -> dict[str, float]:
