@@ -111,7 +111,8 @@ class EvaluateTaskConfig:
 
 @dataclass
 class DemoConfig:
-    """SFT -> on-policy pairs labelled by a hidden gold reward -> DPO vs TR-DPO soft vs TR-DPO hard at equal steps."""
+    """SFT -> on-policy pairs labelled by a hidden gold reward -> DPO vs TR-DPO soft vs TR-DPO hard at equal steps,
+    over several alignment seeds, judged on one fixed evaluation set (also the schema of `tr-dpo:frontier`)."""
 
     policy: str = model_field("lm:gpt2", "the policy, built with the locally trained tokenizer's vocabulary")
     policy_args: dict[str, Any] = option({}, help="keyword arguments for the policy builder (sizes)")
@@ -129,7 +130,12 @@ class DemoConfig:
     tau: int = option(32, min=1, help="steps between reference updates (soft and hard)")
     eval_prompts: int = option(96, min=1, help="held-out prompts for win rate and KL")
     eval_samples: int = option(4, min=1, help="samples per prompt and policy")
-    curve_points: int = option(4, min=0, help="reward-vs-KL evaluations during each run")
+    curve_points: int = option(4, min=1, help="checkpoints evaluated per run (evenly spaced; the last is the end)")
+    seeds: int = option(3, min=1, help="alignment seeds per method (seed k: data order of run seed + k, the same for "
+                        "every method)")
+    kl_budgets: list[float] = option([0.5, 1.0, 2.0, 4.0], help="KL budgets K of the frontier: best gold reward "
+                                     "among a run's checkpoints with KL(policy || SFT) <= K")
+    margin_se: float = option(2.0, min=0, help="claims hold by this many standard errors (`*_lower` metrics)")
     threads: int = option(1, min=0,
                           help="torch CPU threads (1 is fastest for a model this small, and on a busy machine)")
     methods: list[str] = option(["dpo", "tr-dpo-soft", "tr-dpo-hard"], help="runs compared (dpo, tr-dpo-soft, "
