@@ -67,33 +67,50 @@ from paperloom_tr_dpo import synthetic
 from paperloom_tr_dpo.config import TrainArgs
 from paperloom_tr_dpo.trainer import align_trainer
 
-out = sys.argv[1]
+out, batch = sys.argv[1], int(sys.argv[2])
 tok = train_tokenizer(synthetic.corpus(300), 300)
 torch.manual_seed(0)
 model = Run(out=Path(out), plugin="tr-dpo", task="ddp").build("lm:gpt2", vocab_size=len(tok), n_layer=1, n_embd=32,
                                                                 n_head=2, n_positions=64)
 t = align_trainer(model, tok, Dataset.from_list(synthetic.synthetic_pairs(32, seed=3)), update="hard", tau=2,
-                  train=TrainArgs(steps=2, batch_size=2, lr=5e-3, max_length=48, save_steps=2, log_steps=1),
+                  train=TrainArgs(steps=2, batch_size=batch, lr=5e-3, max_length=48, save_steps=2, log_steps=1),
                   out_dir=out + "/trainer")
 m = train(t)
 policy = t.accelerator.unwrap_model(t.model)
 same = all(torch.equal(a, b) for a, b in zip(policy.parameters(), t.ref_model.parameters()))
 if t.is_world_process_zero():
+    from safetensors.torch import save_file
+    save_file({k: v.detach().clone() for k, v in policy.named_parameters()}, out + "/policy.safetensors")
     json.dump({"world": t.args.world_size, "synced": same, **m}, open(out + "/result.json", "w"))
 '''
 
 
 def test_scales_out_to_two_cpu_processes(tmp_path):
-    """trl/accelerate data parallel (gloo, 2 CPU processes): the sync runs in each process, ref == theta after it."""
+    """trl/accelerate data parallel (gloo, 2 CPU processes x 2 pairs): the sync runs in each process, ref == theta
+    after it, and the policy equals one process trained on the same pairs 4 at a time (accelerate gives rank r
+    the r-th of each pair of per-device batches of one shuffled order; DDP averages the two batch means)."""
+    from safetensors.torch import load_file
+
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     (tmp_path / "ddp.py").write_text(DDP_SCRIPT)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    two, one = tmp_path / "two", tmp_path / "one"
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={port}",
-                           str(tmp_path / "ddp.py"), str(tmp_path)], env=env, capture_output=True, text=True,
+                           str(tmp_path / "ddp.py"), str(two), "2"], env=env, capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    result = json.loads((tmp_path / "result.json").read_text())
+    result = json.loads((two / "result.json").read_text())
     assert result["world"] == 2 and result["synced"] and result["steps"] == 2
-    assert (tmp_path / "trainer" / "checkpoint-2" / "ref_model.safetensors").is_file()
+    assert (two / "trainer" / "checkpoint-2" / "ref_model.safetensors").is_file()
+    proc = subprocess.run([sys.executable, str(tmp_path / "ddp.py"), str(one), "4"], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads((one / "result.json").read_text())["world"] == 1
+    a, b = load_file(two / "policy.safetensors"), load_file(one / "policy.safetensors")
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5, msg=k)
+    start = load_file(two / "trainer" / "checkpoint-2" / "ref_model.safetensors")  # hard sync at step 2: = theta
+    assert all(torch.equal(start[k], a[k]) for k in a if k in start)
