@@ -39,6 +39,11 @@ def paperloom_components():
     ]
 
 
+DEMO_SMOKE = {"sft_rows": 64, "sft_steps": 4, "pair_prompts": 32, "align_steps": 4, "tau": 2, "batch_size": 4,
+              "eval_prompts": 8, "eval_samples": 1, "curve_points": 2, "seeds": 2, "vocab_size": 300,
+              "policy_args": {"n_layer": 1, "n_embd": 32, "n_head": 2, "n_positions": 64}}
+
+
 @hookimpl
 def paperloom_tasks():
     tiny = {"train.steps": 4, "train.batch_size": 4, "train.max_length": 48, "data_args": {"n": 32},
@@ -53,15 +58,23 @@ def paperloom_tasks():
              summary="win rate vs a baseline under a judge (gold reward / reward model), KL(policy || SFT)",
              smoke={"prompts": 4, "samples": 1}),
         Task("demo", f"{PKG}.demo:demo", f"{PKG}.config:DemoConfig",
-             summary="tiny GPT-2, hidden gold reward: DPO vs TR-DPO soft vs TR-DPO hard at equal steps, reward vs KL",
-             smoke={"sft_rows": 64, "sft_steps": 4, "pair_prompts": 32, "align_steps": 4, "tau": 2, "batch_size": 4,
-                    "eval_prompts": 8, "eval_samples": 1, "curve_points": 1, "vocab_size": 300,
-                    "policy_args": {"n_layer": 1, "n_embd": 32, "n_head": 2, "n_positions": 64}},
+             summary="tiny GPT-2, hidden gold reward: DPO vs TR-DPO soft / hard, 3 seeds, reward-vs-KL frontier",
+             smoke=DEMO_SMOKE,
+             # What holds at this scale, each by margin_se standard errors (README "The demo"); the paper's claim
+             # (higher reward at matched KL) is measured (`*_minus_dpo_frontier_*`) but did not reproduce.
              verify=(
-                 Check("dpo_reward", ">", other="sft_reward", summary="DPO raises the hidden gold reward over SFT"),
-                 Check("tr_dpo_hard_kl", ">", other="dpo_kl",
-                       summary="with the reference moving (hard), the policy travels further from SFT than DPO"),
-                 Check("tr_dpo_soft_kl", ">", other="dpo_kl",
-                       summary="with the reference moving (soft), the policy travels further from SFT than DPO"),
+                 Check("dpo_minus_sft_reward_lower", ">", value=0.0,
+                       summary="DPO raises the hidden gold reward over SFT: difference - margin_se SE"),
+                 Check("tr_dpo_soft_minus_sft_reward_lower", ">", value=0.0,
+                       summary="TR-DPO soft raises the hidden gold reward over SFT: difference - margin_se SE"),
+                 Check("tr_dpo_hard_minus_dpo_kl_lower", ">", value=0.0,
+                       summary="with the reference moving (hard), the policy travels further from SFT than DPO's "
+                               "(paired by seed: difference - margin_se SE)"),
+                 Check("tr_dpo_soft_minus_dpo_kl_lower", ">", value=0.0,
+                       summary="with the reference moving (soft), the policy travels further from SFT than DPO's "
+                               "(paired by seed: difference - margin_se SE)"),
              )),
+        Task("frontier", f"{PKG}.demo:demo", f"{PKG}.config:DemoConfig",
+             summary="the demo's protocol at full length (6 seeds x 1200 steps): frontier and over-optimisation",
+             smoke=DEMO_SMOKE),
     ]
