@@ -10,7 +10,7 @@ import pytest
 from conftest import run_cli
 
 from paperloom import UserError
-from paperloom.executor import MapError, map_items
+from paperloom.executor import MapError, imap_items, map_items
 from paperloom.runner import execute, resolve_task_config
 from paperloom.testing import registry_with
 
@@ -100,6 +100,20 @@ def test_a_failing_item_is_named_and_finished_results_are_kept():
     with pytest.raises(MapError, match=r"1 of 6 items failed \(item 'd': ValueError: three is bad\)") as exc:
         map_items(_fails_on_three, range(6), workers=2, ids=list("abcdef"))
     assert exc.value.results == [0, 1, 2, None, 4, 5] and exc.value.failures == {"d": "ValueError: three is bad"}
+
+
+def _lazy(n):
+    yield from range(n)
+
+
+def test_imap_streams_in_order_with_a_bounded_window():
+    """A lazy stream, 2 workers, at most 2 chunks in flight: the same values, in order, as map_items."""
+    want = map_items(_noisy_square, range(40), workers=1, seed=5)
+    got = imap_items(_noisy_square, _lazy(40), workers=2, seed=5, chunksize=3, window=2)
+    assert not isinstance(got, list) and list(got) == want
+    assert list(imap_items(_noisy_square, _lazy(40), workers=1, seed=5, chunksize=7)) == want
+    with pytest.raises(MapError, match=r"1 of 6 items failed \(item 3: ValueError: three is bad\)"):
+        list(imap_items(_fails_on_three, _lazy(6), workers=2, chunksize=1, window=2))
 
 
 def test_a_killed_run_reads_as_killed(tmp_path):

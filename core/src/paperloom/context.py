@@ -139,12 +139,23 @@ class Run:
             )
         )
 
-    def map(self, fn: Any, items: Iterable, ids: Any = None, description: str = "", chunksize: int = 1) -> list:
+    def map(self, fn: Any, items: Iterable, ids: Any = None, description: str = "", chunksize: int = 1,
+            workers: int | None = None, seed: int | None = None) -> list:
         from .executor import map_items
 
-        return map_items(fn, items, workers=self.workers, seed=self.seed, chunksize=chunksize, ids=ids,
+        return map_items(fn, items, workers=self.workers if workers is None else workers,
+                         seed=self.seed if seed is None else seed, chunksize=chunksize, ids=ids,
                          progress=self.progress, description=description or self.task, backend=self.executor,
                          address=self.address)
+
+    def imap(self, fn: Any, items: Iterable, total: int | None = None, description: str = "", chunksize: int = 8,
+             workers: int | None = None, window: int = 64, seed: int | None = None) -> Iterator:
+        from .executor import imap_items
+
+        return imap_items(fn, items, workers=self.workers if workers is None else workers,
+                          seed=self.seed if seed is None else seed, chunksize=chunksize, total=total,
+                          progress=self.progress, description=description or self.task, backend=self.executor,
+                          address=self.address, window=window)
 
     def stage(self, name: str, seed: int | None = None) -> Stage:
         return Stage(self, name, seed)
@@ -186,12 +197,13 @@ class Stage:
     def progress(self, iterable: Iterable, total: int | None = None, description: str = "") -> Iterator:
         return self.run.progress(iterable, total, description or self.name)
 
-    def map(self, fn: Any, items: Iterable, ids: Any = None, description: str = "", chunksize: int = 1) -> list:
-        from .executor import map_items
+    def map(self, fn: Any, items: Iterable, ids: Any = None, description: str = "", chunksize: int = 1,
+            workers: int | None = None) -> list:
+        return self.run.map(fn, items, ids, description or self.name, chunksize, workers, self.seed)
 
-        return map_items(fn, items, workers=self.run.workers, seed=self.seed, chunksize=chunksize, ids=ids,
-                         progress=self.progress, description=description or self.name, backend=self.run.executor,
-                         address=self.run.address)
+    def imap(self, fn: Any, items: Iterable, total: int | None = None, description: str = "", chunksize: int = 8,
+             workers: int | None = None, window: int = 64) -> Iterator:
+        return self.run.imap(fn, items, total, description or self.name, chunksize, workers, window, self.seed)
 
     def stage(self, name: str, seed: int | None = None) -> Stage:
         return Stage(self, name, seed)

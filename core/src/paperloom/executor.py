@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import random
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any
 
@@ -61,11 +61,10 @@ def map_items(fn: Callable[[Any], Any], items: Iterable, *, workers: int = 1, se
         raise ValueError("ids must name every item")
     results: list = [None] * len(items)
     failures: dict[Any, str] = {}
-    indexed = list(enumerate(items))
-    chunks = [indexed[i : i + max(1, chunksize)] for i in range(0, len(indexed), max(1, chunksize))]
     ticks = iter(progress(range(len(items)), total=len(items), description=description)) if progress else None
-
-    def collect(done: list[tuple[int, bool, Any]]) -> None:
+    n_chunks = -(-len(items) // max(1, chunksize))
+    workers = min(workers, n_chunks) if n_chunks > 1 else 1  # one chunk: no pool to start
+    for done in _completed(fn, enumerate(items), seed, chunksize, workers, backend, address, window=None):
         for index, ok, value in done:
             if ok:
                 results[index] = value
@@ -73,32 +72,86 @@ def map_items(fn: Callable[[Any], Any], items: Iterable, *, workers: int = 1, se
                 failures[ids[index]] = value
             if ticks is not None:
                 next(ticks, None)
-
-    if backend == "ray":
-        for done in _ray_chunks(fn, chunks, seed, workers, address):
-            collect(done)
-    elif backend != "local":
-        raise UserError(f"--executor {backend!r} is not known; expected local or ray")
-    elif workers <= 1 or len(chunks) <= 1:
-        for chunk in chunks:
-            collect(_run_chunk(fn, chunk, seed))
-    else:
-        import multiprocessing as mp
-
-        context = mp.get_context("fork" if os.name == "posix" else "spawn")
-        with ProcessPoolExecutor(max_workers=min(workers, len(chunks)), mp_context=context) as pool:
-            futures = [pool.submit(_run_chunk, fn, chunk, seed) for chunk in chunks]
-            for future in as_completed(futures):
-                collect(future.result())
-    if failures:
-        first = list(failures.items())[:3]
-        shown = "; ".join(f"item {k!r}: {v}" for k, v in first)
-        raise MapError(f"{len(failures)} of {len(items)} items failed ({shown}{' ...' if len(failures) > 3 else ''}); "
-                       f"the other {len(items) - len(failures)} finished", results, failures)
+    _raise_failures(failures, len(items), results)
     return results
 
 
-def _ray_chunks(fn: Callable, chunks: list, seed: int, workers: int, address: str | None) -> Iterable:
+def imap_items(fn: Callable[[Any], Any], items: Iterable, *, workers: int = 1, seed: int = 0, chunksize: int = 8,
+               total: int | None = None, progress: Callable | None = None, description: str = "map",
+               backend: str = "local", address: str | None = None, window: int = 64) -> Iterator:
+    """Like `map_items`, as a generator for long or lazy item streams: results come in item order while at most
+    `window` chunks are in flight, so memory stays flat however many items there are. Item ids are their
+    positions; failures are raised (`MapError`, results not kept) after the last item."""
+    failures: dict[Any, str] = {}
+    pending: dict[int, tuple[bool, Any]] = {}
+    ticks = iter(progress(range(total or 0), total=total, description=description)) if progress and total else None
+    nxt, count = 0, 0
+    for done in _completed(fn, enumerate(items), seed, chunksize, workers, backend, address, window=max(1, window)):
+        for index, ok, value in done:
+            pending[index] = (ok, value)
+            count += 1
+        while nxt in pending:  # release in order; the out-of-order rest waits (bounded by the window)
+            ok, value = pending.pop(nxt)
+            if ok:
+                yield value
+            else:
+                failures[nxt] = value
+            if ticks is not None:
+                next(ticks, None)
+            nxt += 1
+    _raise_failures(failures, count, None)
+
+
+def _raise_failures(failures: dict, n: int, results: list | None) -> None:
+    if failures:
+        first = list(failures.items())[:3]
+        shown = "; ".join(f"item {k!r}: {v}" for k, v in first)
+        raise MapError(f"{len(failures)} of {n} items failed ({shown}{' ...' if len(failures) > 3 else ''}); "
+                       f"the other {n - len(failures)} finished", results or [], failures)
+
+
+def _chunks(indexed: Iterable[tuple[int, Any]], size: int) -> Iterator[list[tuple[int, Any]]]:
+    chunk: list = []
+    for pair in indexed:
+        chunk.append(pair)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _completed(fn: Callable, indexed: Iterable[tuple[int, Any]], seed: int, chunksize: int, workers: int,
+               backend: str, address: str | None, window: int | None) -> Iterator[list[tuple[int, bool, Any]]]:
+    """Finished chunks [(index, ok, value)], as they finish; at most `window` chunks in flight (None: all)."""
+    chunks = _chunks(indexed, max(1, chunksize))
+    if backend == "ray":
+        yield from _ray_chunks(fn, chunks, seed, workers, address, window)
+        return
+    if backend != "local":
+        raise UserError(f"--executor {backend!r} is not known; expected local or ray")
+    if workers <= 1:
+        for chunk in chunks:
+            yield _run_chunk(fn, chunk, seed)
+        return
+    import multiprocessing as mp
+    from concurrent.futures import FIRST_COMPLETED, wait
+
+    context = mp.get_context("fork" if os.name == "posix" else "spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        running: set = set()
+        for chunk in chunks:
+            running.add(pool.submit(_run_chunk, fn, chunk, seed))
+            if window is not None and len(running) >= window:
+                done, running = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    yield future.result()
+        for future in as_completed(running):
+            yield future.result()
+
+
+def _ray_chunks(fn: Callable, chunks: Iterable, seed: int, workers: int, address: str | None,
+                window: int | None = None) -> Iterable:
     """Chunks as Ray tasks, yielded as they finish (connects to `address`, or starts a local cluster)."""
     try:
         import ray
@@ -115,7 +168,12 @@ def _ray_chunks(fn: Callable, chunks: list, seed: int, workers: int, address: st
         except Exception as exc:
             raise UserError(f"could not start or reach a Ray cluster ({exc}); check --address") from None
     remote = ray.remote(_run_chunk)
-    pending = [remote.remote(fn, chunk, seed) for chunk in chunks]
+    pending: list = []
+    for chunk in chunks:
+        pending.append(remote.remote(fn, chunk, seed))
+        if window is not None and len(pending) >= window:
+            done, pending = ray.wait(pending, num_returns=1)
+            yield ray.get(done[0])
     while pending:
         done, pending = ray.wait(pending, num_returns=1)
         yield ray.get(done[0])

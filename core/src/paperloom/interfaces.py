@@ -144,9 +144,16 @@ class RunContext(Protocol):
     def progress(self, iterable: Iterable, total: int | None = None, description: str = "") -> Iterator:
         """Wrap a long loop in a progress bar (quiet when output is not a terminal)."""
 
-    def map(self, fn: Any, items: Iterable, ids: Any = None, description: str = "", chunksize: int = 1) -> list:
-        """``[fn(item) for item in items]`` in order over ``--workers`` processes, each item seeded from (seed,
-        index); a failing item raises `paperloom.executor.MapError` naming it, finished results kept."""
+    def map(self, fn: Any, items: Iterable, ids: Any = None, description: str = "", chunksize: int = 1,
+            workers: int | None = None) -> list:
+        """``[fn(item) for item in items]`` in order over ``--workers`` processes (or `workers`; a Ray cluster
+        with ``--executor ray``), each item seeded from (seed, index); a failing item raises
+        `paperloom.executor.MapError` naming it, finished results kept."""
+
+    def imap(self, fn: Any, items: Iterable, total: int | None = None, description: str = "", chunksize: int = 8,
+             workers: int | None = None, window: int = 64) -> Iterator:
+        """`map` as a generator for long or lazy streams: results in item order with at most `window` chunks
+        in flight, so memory stays flat (an evaluation over 358K images); failures raise after the last."""
 
     def stage(self, name: str, seed: int | None = None) -> RunContext:
         """A context for one of several trainings in this run: its own folder ``out/stages/<name>/`` (and so

@@ -150,3 +150,17 @@ def test_split_oddities_are_counted_warned_and_strict_refuses(mini, tmp_path):
     js.write_text(json.dumps(data))
     with pytest.raises(UserError, match="has no 'isthing'; add isthing: 1"):
         execute("coconut:evaluate", overrides=args, out=tmp_path / "noisthing", device="cpu", plot=False)
+
+
+def test_a_failing_image_is_named_after_the_others_finished(mini, shifted, tmp_path):
+    """Evaluation runs on the core's map executor: a broken image is reported with its id once the rest is done."""
+    import shutil
+
+    pred_json, pred_dir = (a.split("=", 1)[1] for a in shifted)
+    broken = tmp_path / "png"
+    shutil.copytree(pred_dir, broken)
+    first = json.loads(open(pred_json).read())["annotations"][2]["file_name"]
+    (broken / first).unlink()
+    args = _root(mini) + [f"predictions={pred_json}", f"predictions_dir={broken}", "processes=2"]
+    with pytest.raises(UserError, match=r"1 of \d+ items failed \(item 2: UserError: panoptic PNG .* does not exist"):
+        execute("coconut:evaluate", overrides=args, out=tmp_path / "e", device="cpu", plot=False)

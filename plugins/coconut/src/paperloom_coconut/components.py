@@ -3,6 +3,7 @@ model and the ``pq`` evaluator."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
@@ -121,9 +122,9 @@ class PQEvaluator:
             preds = load_predictions(str(js), str(png))
             acc = None
             for ix in data.indexes:
-                part = evaluate_folder(ix, preds, str(png), processes=self.processes, shard=self.shard,
-                                       want_ap=self.want_ap, limit=data.limit, progress=ctx.progress,
-                                       strict=self.strict)
+                part = evaluate_folder(ix, preds, str(png), shard=self.shard, want_ap=self.want_ap,
+                                       limit=data.limit, strict=self.strict,
+                                       imap=functools.partial(ctx.imap, workers=self.processes))
                 acc = part if acc is None else (acc.merge(part) or acc)
         acc.shards = [[self.shard[0], self.shard[1], len(data)]]
         return acc

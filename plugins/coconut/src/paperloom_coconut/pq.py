@@ -20,6 +20,7 @@ split evaluated in shards and merged gives bit-identical numbers to one pass.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import math
 from dataclasses import dataclass, field
@@ -484,22 +485,16 @@ def _work(item) -> dict:
     return st
 
 
-_CATS: Categories | None = None
-
-
-def _work_shared(item) -> dict:
-    return _work(item[:4] + (_CATS,) + item[4:])
-
-
-def _init(cats: list[dict]) -> None:
-    global _CATS
-    _CATS = Categories(cats)
+def _work_with(cats: Categories, item) -> dict:
+    return _work(item[:4] + (cats,) + item[4:])
 
 
 def evaluate_folder(index, predictions: dict, pred_dir: str, *, processes: int = 1, shard: tuple[int, int] = (0, 1),
-                    want_ap: bool = True, limit: int = 0, progress=None, window: int = 1024,
-                    strict: bool = False) -> Accumulator:
-    """Evaluate a prediction folder against a `PanopticIndex`, streaming over images in windows. Inputs that
+                    want_ap: bool = True, limit: int = 0, progress=None, window: int = 64,
+                    strict: bool = False, imap=None) -> Accumulator:
+    """Evaluate a prediction folder against a `PanopticIndex`, streaming over images: `imap` (``ctx.imap``, so
+    ``--executor ray`` reaches it; default the core's local executor with `processes` workers) keeps at most
+    `window` chunks of 4 images in flight, so memory stays flat however large the split. Inputs that
     panopticapi evaluates although they are inconsistent (`ODDITIES`) are evaluated its way and counted in
     `Accumulator.odd`; with `strict` the first one is an error."""
     from pathlib import Path
@@ -517,8 +512,8 @@ def evaluate_folder(index, predictions: dict, pred_dir: str, *, processes: int =
     todo = [i for i in range(len(index)) if i % n == i0]  # interleaved shards: balanced, disjoint, complete
     todo = todo[:limit] if limit else todo
 
-    def items(chunk):
-        for i in chunk:
+    def items(indices):
+        for i in indices:
             rec = index.record(i)
             pred = predictions.get(rec["image_id"])
             if pred is None:
@@ -527,27 +522,11 @@ def evaluate_folder(index, predictions: dict, pred_dir: str, *, processes: int =
             yield (rec["png"], rec["segments_info"], str(Path(pred_dir) / pred["file_name"]), pred["segments_info"],
                    want_ap, rec["image_id"], (rec["height"], rec["width"]), strict)
 
-    chunks = [todo[a: a + window] for a in range(0, len(todo), window)]
+    work = functools.partial(_work_with, Categories(cats_list))
+    if imap is None:  # the core's map executor: local processes (or Ray) with a bounded window, results in order
+        from paperloom.executor import imap_items
 
-    def results():
-        if processes <= 1:
-            cats = Categories(cats_list)
-            for chunk in chunks:
-                for item in items(chunk):
-                    yield _work(item[:4] + (cats,) + item[4:])
-            return
-        import multiprocessing as mp
-        import sys
-
-        # fork is instant, but not safe once torch has started its thread pools: then a fresh forkserver
-        methods = mp.get_all_start_methods()
-        method = "fork" if "fork" in methods and "torch" not in sys.modules else (
-            "forkserver" if "forkserver" in methods else "spawn")
-        with mp.get_context(method).Pool(processes, initializer=_init, initargs=(cats_list,)) as pool:
-            for chunk in chunks:  # bounded windows: memory stays flat however many images there are
-                yield from pool.imap(_work_shared, list(items(chunk)), chunksize=4)  # small chunks: little idle
-
-    stream = progress(results(), total=len(todo), description="evaluating") if progress else results()
-    for st in stream:
+        imap = functools.partial(imap_items, workers=processes, progress=progress)
+    for st in imap(work, items(todo), total=len(todo), description="evaluating", chunksize=4, window=window):
         acc.add(st)
     return acc
