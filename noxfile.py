@@ -76,7 +76,7 @@ def core(session: nox.Session) -> None:
 @nox.parametrize("name", PLUGINS)
 def plugin(session: nox.Session, name: str) -> None:
     """One plugin with only the core (and the lm library, if it builds on it) beside it: it installs and works alone."""
-    _install(session, "./core", *(["./plugins/lm"] if _needs_lm(name) else []), f"./plugins/{name}")
+    _install(session, "./core", *(["./plugins/lm"] if _needs_lm(name) else []), f"./plugins/{name}[test]")
     session.run("core", "list", env=_env())
     session.run("pytest", "-q", f"plugins/{name}/tests", "-m", "not cross_plugin", *session.posargs, env=_env())
 
@@ -84,7 +84,7 @@ def plugin(session: nox.Session, name: str) -> None:
 @nox.session
 def together(session: nox.Session) -> None:
     """Every plugin installed at once: registry consistency and cross-plugin composition."""
-    _install(session, "./core[lightning,plot,test]", *[f"./plugins/{n}" for n in PLUGINS])
+    _install(session, "./core[lightning,plot,test]", *[f"./plugins/{n}[test]" for n in PLUGINS])
     session.run("core", "list", env=_env())
     session.run("pytest", "-q", "tests", *session.posargs, env=_env())
     # Each plugin's cross_plugin tests skip when it is installed alone; here every plugin is present. One

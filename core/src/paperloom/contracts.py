@@ -13,6 +13,8 @@ CAUSAL_LM = "causal-lm"  # HF PreTrainedModel: forward(input_ids, labels=...) ->
 REGRESSOR = "regressor"  # torch.nn.Module: forward(x (B, F)) -> (B, 1)
 PANOPTIC_SEGMENTATION = "panoptic-segmentation"  # predict_panoptic(images (B,3,H,W)) -> [(ids (H,W), segments_info)]
 IMAGE_TEXT_ENCODER = "image-text-encoder"  # encode_image(images) -> (B, D), encode_text(tokens) -> (B, D)
+TYPOGRAPHY_FIELDS = "typography-fields"  # forward(glyph (N, 2), step) -> base (N, 2), frames (F, N, 2)
+VIDEO_GUIDANCE = "video-guidance"  # guidance(frames (F, 3, H, W) in [0, 1], base (3, H, W), step) -> loss
 
 # Datasets
 TOKEN_BLOCKS = "token-blocks"  # items {"input_ids": Long (T,), "labels": Long (T,)}; `.tokenizer` attribute
