@@ -178,3 +178,37 @@ def test_a_stage_with_its_own_seed_hands_it_to_builders(tmp_path):
     finally:
         components.build_mlp = original
     assert seen == [3, 7]
+
+
+LOADERS = """
+from paperloom import Component, PluginInfo, hookimpl
+
+def load_a(ctx, path):
+    return ("a", path)
+
+def load_b(ctx, path):
+    return ("b", path)
+
+@hookimpl
+def paperloom_plugin():
+    return PluginInfo(summary="loads folders")
+
+@hookimpl
+def paperloom_components():
+    return [Component("lm-folder", "model", "fakeplug_loaders:load_a", produces=("causal-lm",), loads_folder=True),
+            Component("clip-folder", "model", "fakeplug_loaders:load_b", produces=("image-text-encoder",),
+                      loads_folder=True)]
+"""
+
+
+def test_build_picks_the_folder_loader_of_the_contract(fake_site, tmp_path):
+    """With two folder loaders installed, `ctx.build(folder, contract=...)` takes the one of that contract."""
+    from paperloom.context import Run
+
+    (fake_site / "fakeplug_loaders.py").write_text(LOADERS)
+    reg = registry_with(("loaders", "fakeplug_loaders"))
+    run = Run(out=tmp_path, plugin="loaders", task="t", registry=reg)
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    assert run.build(str(folder), contract="image-text-encoder") == ("b", str(folder))
+    assert run.build(str(folder), contract="causal-lm") == ("a", str(folder))

@@ -97,11 +97,14 @@ class Run:
         return self.build_for(self, ref, **kwargs)
 
     def build_for(self, ctx: Any, ref: str, **kwargs: Any) -> Any:
-        """Build `ref` with `ctx` (this run or one of its stages) as the builder's context."""
+        """Build `ref` with `ctx` (this run or one of its stages) as the builder's context. A folder path is
+        built by the plugin that loads folders of that `contract` (e.g. an image-text encoder's folder by the
+        clip plugin, not by lm's causal-LM loader); `contract` is not passed on to builders."""
         reg = self.registry or registry()
+        contract = kwargs.pop("contract", None)
         if looks_like_path(ref):
             kwargs["path"] = ref
-            ref = folder_loader(reg)
+            ref = folder_loader(reg, contract)
         built = build_component(reg, ref, ctx, **kwargs)
         if self.watch is not None and hasattr(built, "named_parameters"):
             snapshot = {n: p.detach().clone() for n, p in built.named_parameters() if p.requires_grad}

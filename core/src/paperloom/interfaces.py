@@ -133,7 +133,8 @@ class RunContext(Protocol):
         """``out/checkpoints``: where resumable state lives (Lightning's last.ckpt, `paperloom.checkpoint`)."""
 
     def build(self, ref: str, **kwargs: Any) -> Any:
-        """Build component ``ref`` (``plugin:name``, or a local checkpoint folder for models)."""
+        """Build component ``ref`` (``plugin:name``, or a local checkpoint folder for models; pass
+        ``contract=`` to pick the plugin that loads folders of that contract)."""
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         """Append one JSON line to the run's ``metrics.jsonl`` (flushed, never half-written)."""

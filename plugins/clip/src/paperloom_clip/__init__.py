@@ -1,0 +1,1 @@
+"""paperloom plugin clip."""
