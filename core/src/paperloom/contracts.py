@@ -27,6 +27,10 @@ REGRESSION_PAIRS = "regression-pairs"  # items {"x": Float (F,), "y": Float (1,)
 # Run artifacts (Task.artifacts; a later task takes the run folder with option(run_contract=...))
 HF_CHECKPOINT = "hf-checkpoint"  # a folder save_pretrained wrote: config.json, model.safetensors, tokenizer files
 REGRESSOR_WEIGHTS = "regressor-weights"  # a safetensors file of a core:mlp state dict
+POSED_IMAGES = "posed-images"  # dataset/: nerfstudio transforms.json + images/, normalised into the scene box
+NERF_FIELD = "nerf-field"  # nerf/: model.safetensors + nerf.json (video2game:ngp field + march settings)
+SCENE_MESH = "scene-mesh"  # mesh/: scene.ply + <object>.ply + meshes.json
+BAKED_MESH = "baked-mesh"  # baked/: scene.obj/.mtl, diffuse.png, specular.png (8 bit), mlp.json
 
 ALL = {
     name: value
