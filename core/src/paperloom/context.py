@@ -173,6 +173,7 @@ class Stage:
 
     def __init__(self, run: Run | Stage, name: str, seed: int | None = None) -> None:
         self.run, self.name = run, name
+        self.root: Run = run.root if isinstance(run, Stage) else run  # a stage of a stage maps through the run
         self.out = Path(run.out) / "stages" / name
         self.out.mkdir(parents=True, exist_ok=True)
         self.curve: list[dict] = []
@@ -202,11 +203,11 @@ class Stage:
 
     def map(self, fn: Any, items: Iterable, ids: Any = None, description: str = "", chunksize: int = 1,
             workers: int | None = None) -> list:
-        return self.run.map(fn, items, ids, description or self.name, chunksize, workers, self.seed)
+        return self.root.map(fn, items, ids, description or self.name, chunksize, workers, self.seed)
 
     def imap(self, fn: Any, items: Iterable, total: int | None = None, description: str = "", chunksize: int = 8,
              workers: int | None = None, window: int = 64) -> Iterator:
-        return self.run.imap(fn, items, total, description or self.name, chunksize, workers, window, self.seed)
+        return self.root.imap(fn, items, total, description or self.name, chunksize, workers, window, self.seed)
 
     def stage(self, name: str, seed: int | None = None) -> Stage:
         return Stage(self, name, seed)
