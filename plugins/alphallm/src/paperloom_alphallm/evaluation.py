@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import copy
 import functools
-import math
 from typing import Any
 
 import torch
+
+from paperloom import stats
 
 from .critics import Critics
 from .data import is_correct, prompt
@@ -60,15 +61,8 @@ def compare(ctx: Any, policy: Any, stepper: Stepper, critics: Critics, problems:
 
 
 def mean_se(xs: list[float]) -> tuple[float, float]:
-    """Mean and its standard error (sample standard deviation / sqrt(n); 0 for n < 2)."""
-    n = len(xs)
-    if n == 0:
-        return float("nan"), float("nan")
-    m = sum(xs) / n
-    if n < 2:
-        return m, 0.0
-    var = sum((x - m) ** 2 for x in xs) / (n - 1)
-    return m, math.sqrt(var / n)
+    """`paperloom.stats.mean_se`, with (nan, nan) for no values (an empty budget row)."""
+    return stats.mean_se(xs) if xs else (float("nan"), float("nan"))
 
 
 def greedy_accuracy(ctx: Any, policy: Any, stepper: Stepper, problems: list[dict]) -> tuple[float, float, list]:

@@ -21,6 +21,7 @@ from paperloom import UserError
 from paperloom.checkpoint import Checkpoint
 from paperloom.optim import adamw
 from paperloom.plots import pyplot, save_figure
+from paperloom.stats import mean_se
 
 from .synthetic import passkey_batch, vocab_size
 
@@ -74,10 +75,6 @@ def train_arm(cfg: Any, ctx: Any, fam_len: int, seed: int, held: dict[int, dict]
             stage.log_metrics({"loss": float(loss.detach())}, step=step)
             ckpt.save(step, model, opt, sched)
     return {n: passkey_accuracy(model, b) for n, b in held.items()}
-
-
-def mean_se(xs: list[float]) -> tuple[float, float]:
-    return statistics.fmean(xs), (statistics.stdev(xs) / math.sqrt(len(xs)) if len(xs) > 1 else 0.0)
 
 
 def plot(acc: dict[str, dict[int, list[float]]], chance: float, field: int, train: tuple[int, int], path: Any,
