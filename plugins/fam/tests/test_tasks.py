@@ -131,3 +131,23 @@ def test_lm_evaluate_runs_any_decoder_as_fam_by_name(tmp_path):
         "mem_segments: 1, fam_len: 2}", "data.max_chars=20000", "data.vocab_size=300", "data.block_size=32",
         "context_lengths=[32,64]"], out=tmp_path / "e", device="cpu")
     assert m["val_loss_ctx32"] > 0 and m["val_loss_ctx64"] > 0
+
+
+def test_a_resumed_finetune_logs_the_losses_of_an_unbroken_one(tmp_path):
+    """Stopped at step 6 and resumed to 12: the carried FAM (state passing) and the draws continue, so every
+    logged train loss equals the uninterrupted run's."""
+    from paperloom.io import read_jsonl
+
+    over = [*TINY, "data.max_chars=20000", "data.vocab_size=300", "data.block_size=32", "lora.rank=4",
+            "state_passing=0.8", "max_position_offset=16", "optim.lr=5e-3", "export=false",
+            "trainer={batch_size: 4, val_every: 100, checkpoint_every: 6, log_every: 1}"]
+
+    def losses(out):
+        return {r["step"]: r["train_loss"] for r in read_jsonl(out / "metrics.jsonl") if "train_loss" in r}
+
+    whole, _ = execute("fam:finetune", overrides=[*over, "trainer.max_steps=12"], out=tmp_path / "w", device="cpu")
+    part, _ = execute("fam:finetune", overrides=[*over, "trainer.max_steps=6"], out=tmp_path / "p", device="cpu")
+    execute("fam:finetune", overrides=["trainer.max_steps=12"], out=part, resume=True, device="cpu")
+    a, b = losses(whole), losses(part)
+    assert sorted(a) == list(range(1, 13)) and set(a) == set(b)
+    assert all(abs(a[s] - b[s]) < 1e-6 for s in a), {s: (a[s], b[s]) for s in a}

@@ -41,6 +41,17 @@ class FAMModule(CausalLMModule):
         self.log("train_loss", out.loss, prog_bar=True)
         return out.loss
 
+    # The carried FAM and the draws of passing/offsets are training state: a resumed run continues from them
+    # (without this, --resume restarts from F_0 with fresh draws and logs different losses than an unbroken run).
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["fam_state_passing"] = {"previous": self.previous, "generator": self.gen.get_state()}
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        saved = checkpoint.get("fam_state_passing")
+        if saved is not None:
+            self.previous = saved["previous"]
+            self.gen.set_state(saved["generator"])
+
 
 def add_lora(model: Any, rank: int, alpha: float, dropout: float, targets: list[str]) -> Any:
     """peft LoRA on the base decoder's projections; the FAM prompt stays trainable (it is new)."""
