@@ -6,6 +6,9 @@ fit in memory, and compared with the fast path on that same problem). Peak memor
 RSS above its start (CPU) or torch.cuda.max_memory_allocated (GPU). One run; prints a table and ratios.
 
     python plugins/dynamic-typography/benchmarks/dynamic_typography.py [--device cuda] [--rows 4]
+
+On CUDA it adds the Triton kernel path (kernels.py) beside the torch path on the same GPU (not run here: no GPU
+was lent to the sessions that wrote it).
 """
 
 from __future__ import annotations
@@ -56,9 +59,10 @@ def one(kind: str, size: int, frames: int, device: str, rows: int, repeats: int)
         naive_coverage(edges, rows, size, 2)
         sec = (time.perf_counter() - t) * (size / rows) * frames  # whole frames, all of them
         return {"sec": sec, "edges": len(edges), "peak_mb": 0.0, "estimated": True}
-    fn = coverage if kind == "fast" else coverage_dense
+    fn = {"fast": lambda *a, **k: coverage(*a, backend="torch", **k),
+          "triton": lambda *a, **k: coverage(*a, backend="triton", **k), "dense": coverage_dense}[kind]
     times = []
-    for _ in range(repeats):
+    for _ in range(repeats + (kind == "triton")):  # the kernel's first call compiles it: not timed
         pts.grad = None
         t = time.perf_counter()
         fn(pts, g.sizes, size, supersample=2).sum().backward()
@@ -67,6 +71,7 @@ def one(kind: str, size: int, frames: int, device: str, rows: int, repeats: int)
         times.append(time.perf_counter() - t)
     peak = (torch.cuda.max_memory_allocated() / 2 ** 20 if device.startswith("cuda") else
             (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0) / 1024)
+    times = times[1:] if kind == "triton" else times
     return {"sec": sorted(times)[len(times) // 2], "peak_mb": peak, "estimated": False}
 
 
@@ -109,6 +114,10 @@ def main() -> None:
                  f"{fast_s['peak_mb']:.0f}", "1.0x"])
     rows.append(["dense all-pairs torch, fwd+bwd", "64x64 x4", f"{dense_s['sec']:.3f}", f"{fps(dense_s, 4):.2f}",
                  f"{dense_s['peak_mb']:.0f}", f"{dense_s['sec'] / fast_s['sec']:.0f}x"])
+    if args.device.startswith("cuda"):  # the Triton kernel (winding + nearest edge) vs the torch path, same GPU
+        kern = measure("triton", 256, 24, args.device)
+        rows.append(["Triton kernel + torch distances, fwd+bwd", "256x256 x24", f"{kern['sec']:.4f}",
+                     f"{fps(kern, 24):.1f}", f"{kern['peak_mb']:.0f}", f"{kern['sec'] / full['sec']:.2f}x"])
     print(f"device {args.device}, 1 thread, supersample 2 x 2, edges <= 2 sub-pixels "
           f"({naive['edges']} edges in frame 1), load {os.getloadavg()[0]:.1f}")
     print(text_table(rows, ["rasterizer", "problem", "s / call", "frames / s", "peak MB", "slower than fast"]))

@@ -1,7 +1,11 @@
 """One thread per test process; a run context; the tiny random text-to-video folder (built once)."""
 
-import pytest
-import torch
+import os
+
+os.environ.setdefault("TRITON_INTERPRET", "1")  # the Triton kernel runs in the interpreter on CPU tensors
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 torch.set_num_threads(1)
 

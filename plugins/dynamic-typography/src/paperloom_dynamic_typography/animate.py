@@ -42,7 +42,8 @@ def make_optimizer(fields, o) -> tuple[torch.optim.Adam, torch.optim.lr_schedule
 
 
 def render_kw(o) -> dict:
-    return {"supersample": o.supersample, "fill_rule": o.fill_rule, "edge_len": o.edge_len}
+    return {"supersample": o.supersample, "fill_rule": o.fill_rule, "edge_len": o.edge_len,
+            "backend": o.raster_backend}
 
 
 def iou(a: torch.Tensor, b: torch.Tensor) -> float:

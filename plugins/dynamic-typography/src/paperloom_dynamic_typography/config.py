@@ -35,6 +35,8 @@ class Optimization:
     supersample: int = option(2, min=1, max=8, help="rasterizer sub-pixels per side")
     edge_len: float = option(2.0, min=0.25, help="longest polygon edge the cubics are sampled into (sub-pixels)")
     fill_rule: str = option("nonzero", choices=("nonzero", "evenodd"), help="fill rule of the letter's paths")
+    raster_backend: str = option("auto", choices=("auto", "torch", "triton"),
+                                 help="rasterizer: auto = the Triton kernel on CUDA, torch elsewhere")
     lr_local: float = option(0.005, min=0, help="Adam lr of the base field and the local motion")
     lr_base_global: float = option(0.001, min=0, help="Adam lr of the global affine heads")
     lr_init: float = option(0.002, min=1e-12, help="schedule start (the factor is schedule(step) / lr_init)")

@@ -10,7 +10,8 @@ inside test flips), so gradients reach every control point through the edges it 
 Fast path, batched over frames: winding numbers by scanlines (each row's edge crossings sorted once, a
 `searchsorted` per pixel), distances only in the band of pixels within one sub-pixel of an edge (the window
 around each edge), the rest of the canvas being exactly 0 or 1. Autograd sees one distance per band pixel.
-(No Triton kernel: see the README.)
+On CUDA the winding numbers and nearest edges come from one Triton kernel instead (kernels.py); the
+differentiable distances are the same torch code on both paths.
 """
 
 from __future__ import annotations
@@ -107,9 +108,39 @@ def _segment_distance(p: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torc
     return (ap - t[..., None] * ab).pow(2).sum(-1).clamp_min(1e-12).sqrt()
 
 
+@torch.no_grad()
+def winding_and_band(a: torch.Tensor, b: torch.Tensor, hs: int, ws: int) -> tuple[torch.Tensor, torch.Tensor,
+                                                                                   torch.Tensor]:
+    """The non-differentiable half (torch path): winding number of every sub-pixel (B, hs * ws), the band
+    (flat indices of sub-pixels within one sub-pixel of an edge) and each band pixel's nearest edge."""
+    B = a.shape[0]
+    wind = winding_scanline(a, b, hs, ws).reshape(B, -1)
+    lo = torch.minimum(a, b).floor() - 1  # (B, E, 2): the window around each edge, nearest edge by scatter-min
+    k = int((torch.maximum(a, b) - lo).max().ceil().item()) + 2
+    off = torch.stack(torch.meshgrid(torch.arange(k), torch.arange(k), indexing="xy"), -1).reshape(-1, 2)
+    cand = lo[:, :, None] + off.to(lo)[None, None]  # (B, E, K, 2) pixel corners
+    ok = (cand[..., 0] >= 0) & (cand[..., 0] < ws) & (cand[..., 1] >= 0) & (cand[..., 1] < hs)
+    d = _segment_distance(cand + 0.5, a[:, :, None], b[:, :, None])
+    ok &= d < 1.0
+    bi, ei, ki = ok.nonzero(as_tuple=True)
+    pix = (cand[bi, ei, ki, 1] * ws + cand[bi, ei, ki, 0]).long() + bi * (hs * ws)
+    dv = d[bi, ei, ki]
+    dmin = torch.full((B * hs * ws,), math.inf, dtype=d.dtype, device=d.device)
+    dmin.scatter_reduce_(0, pix, dv, "amin")
+    best = dv == dmin[pix]
+    edge = torch.full((B * hs * ws,), -1, dtype=torch.long, device=d.device)
+    edge.scatter_reduce_(0, pix[best], ei[best], "amax")  # ties (shared vertices): either edge, same d
+    band = (edge >= 0).nonzero(as_tuple=True)[0]
+    return wind, band, edge[band]
+
+
 def coverage(points: torch.Tensor, sizes: list[int], height: int, width: int | None = None, *, samples: int = 2,
-             edge_len: float | None = 2.0, supersample: int = 2, fill_rule: str = "nonzero") -> torch.Tensor:
-    """Anti-aliased coverage in [0, 1] of closed cubic paths: points (B, N, 2) in canvas pixels -> (B, H, W)."""
+             edge_len: float | None = 2.0, supersample: int = 2, fill_rule: str = "nonzero",
+             backend: str = "auto") -> torch.Tensor:
+    """Anti-aliased coverage in [0, 1] of closed cubic paths: points (B, N, 2) in canvas pixels -> (B, H, W).
+    backend: "auto" (the Triton kernel on CUDA when Triton is installed, torch otherwise), "torch", "triton"."""
+    from .kernels import backend_for, triton_winding_nearest
+
     if fill_rule not in FILL_RULES:
         raise ValueError(f"fill_rule={fill_rule!r}; expected one of {FILL_RULES}")
     width = width or height
@@ -117,29 +148,17 @@ def coverage(points: torch.Tensor, sizes: list[int], height: int, width: int | N
     hs, ws = height * ss, width * ss
     a, b = polygon_edges(points * ss, sizes, samples, edge_len)  # sub-pixel units
     B, E, _ = a.shape
-    wind = winding_scanline(a.detach(), b.detach(), hs, ws).reshape(B, -1)
+    if backend_for(backend, points) == "triton":
+        wind, dist, nearest = (t.reshape(-1) for t in triton_winding_nearest(a, b, hs, ws))
+        band = (dist < 1.0).nonzero(as_tuple=True)[0]
+        wind, edge = wind.reshape(B, -1), nearest[band]
+    else:
+        wind, band, edge = winding_and_band(a.detach(), b.detach(), hs, ws)
     inside = (wind != 0) if fill_rule == "nonzero" else (wind % 2 != 0)
-    with torch.no_grad():  # the band: pixels in a window around each edge, nearest edge by scatter-min
-        lo = torch.minimum(a, b).floor() - 1  # (B, E, 2)
-        k = int((torch.maximum(a, b) - lo).max().ceil().item()) + 2
-        off = torch.stack(torch.meshgrid(torch.arange(k), torch.arange(k), indexing="xy"), -1).reshape(-1, 2)
-        cand = lo[:, :, None] + off.to(lo)[None, None]  # (B, E, K, 2) pixel corners
-        ok = (cand[..., 0] >= 0) & (cand[..., 0] < ws) & (cand[..., 1] >= 0) & (cand[..., 1] < hs)
-        d = _segment_distance(cand + 0.5, a.detach()[:, :, None], b.detach()[:, :, None])
-        ok &= d < 1.0
-        bi, ei, ki = ok.nonzero(as_tuple=True)
-        pix = (cand[bi, ei, ki, 1] * ws + cand[bi, ei, ki, 0]).long() + bi * (hs * ws)
-        dv = d[bi, ei, ki]
-        dmin = torch.full((B * hs * ws,), math.inf, dtype=d.dtype, device=d.device)
-        dmin.scatter_reduce_(0, pix, dv, "amin")
-        best = dv == dmin[pix]
-        edge = torch.full((B * hs * ws,), -1, dtype=torch.long, device=d.device)
-        edge.scatter_reduce_(0, pix[best], ei[best], "amax")  # ties (shared vertices): either edge, same d
-        band = (edge >= 0).nonzero(as_tuple=True)[0]
     cov = inside.to(points.dtype).reshape(-1).clone()
     bb, pp = band // (hs * ws), band % (hs * ws)
     centers = torch.stack([(pp % ws).to(points.dtype), (pp // ws).to(points.dtype)], -1) + 0.5
-    dist = _segment_distance(centers, a[bb, edge[band]], b[bb, edge[band]])
+    dist = _segment_distance(centers, a[bb, edge], b[bb, edge])  # the differentiable half: autograd sees this
     sign = inside.reshape(-1)[band].to(points.dtype) * 2 - 1
     cov = cov.index_put((band,), (0.5 + sign * dist).clamp(0, 1))
     cov = cov.reshape(B, 1, hs, ws)
