@@ -15,6 +15,7 @@ PANOPTIC_SEGMENTATION = "panoptic-segmentation"  # predict_panoptic(images (B,3,
 IMAGE_TEXT_ENCODER = "image-text-encoder"  # encode_image(images) -> (B, D), encode_text(tokens) -> (B, D)
 TYPOGRAPHY_FIELDS = "typography-fields"  # forward(glyph (N, 2), step) -> base (N, 2), frames (F, N, 2)
 VIDEO_GUIDANCE = "video-guidance"  # guidance(frames (F, 3, H, W) in [0, 1], base (3, H, W), step) -> loss
+CRITIC = "critic"  # forward(input_ids, attention_mask) -> {"value"|"prm"|"orm": logits (B, T)}; at_last(seqs)
 
 # Datasets
 TOKEN_BLOCKS = "token-blocks"  # items {"input_ids": Long (T,), "labels": Long (T,)}; `.tokenizer` attribute
@@ -23,6 +24,7 @@ UNPAIRED_PREFERENCES = "unpaired-preferences"  # datasets.Dataset rows {"prompt"
 COCO_PANOPTIC = "coco-panoptic"  # items {"image", "masks", "boxes", "labels", "isthing", "iscrowd"}; .raw(i)
 IMAGE_TEXT_PAIRS = "image-text-pairs"  # items {"image": Float (3, H, W), "text": str}
 REGRESSION_PAIRS = "regression-pairs"  # items {"x": Float (F,), "y": Float (1,)}
+REASONING_PROBLEMS = "reasoning-problems"  # items {"question": str, "answer": str ending "#### n"}
 
 # Run artifacts (Task.artifacts; a later task takes the run folder with option(run_contract=...))
 HF_CHECKPOINT = "hf-checkpoint"  # a folder save_pretrained wrote: config.json, model.safetensors, tokenizer files

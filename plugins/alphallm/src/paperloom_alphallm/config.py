@@ -12,10 +12,9 @@ from typing import Any
 from paperloom_lm.config import model_field
 
 from paperloom.config import option
+from paperloom.contracts import CRITIC  # noqa: F401  (plugin.py imports both from here)
+from paperloom.contracts import REASONING_PROBLEMS as PROBLEMS
 from paperloom.schemas import OptimConfig, TrainerConfig
-
-PROBLEMS = "reasoning-problems"  # proposed core contract: items {"question": str, "answer": str ending "#### n"}
-CRITIC = "critic"  # proposed core contract: model.Critic (scalar heads value / prm / orm on a causal LM)
 
 
 @dataclass
