@@ -77,7 +77,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def core(session: nox.Session) -> None:
     """The core alone: contract, discovery, configs, runs, resume, DDP, scaffold."""
-    _install(session, "./core[lightning,plot,test]")
+    _install(session, "./core[lightning,plot,test,ray]")  # ray: the executor's Ray backend is tested too
     session.run("pytest", "-q", "core/tests", *session.posargs, env=_env())
 
 

@@ -164,3 +164,27 @@ def test_a_failing_image_is_named_after_the_others_finished(mini, shifted, tmp_p
     args = _root(mini) + [f"predictions={pred_json}", f"predictions_dir={broken}", "processes=2"]
     with pytest.raises(UserError, match=r"1 of \d+ items failed \(item 2: UserError: panoptic PNG .* does not exist"):
         execute("coconut:evaluate", overrides=args, out=tmp_path / "e", device="cpu", plot=False)
+
+
+def _without_timing(m):
+    return {k: v for k, v in m.items() if not k.startswith(("shard_", "seconds", "images_per"))}
+
+
+@pytest.mark.parametrize("executor", ["local", "ray"])
+def test_evaluation_and_conversion_are_the_same_on_every_executor(mini, shifted, tmp_path, executor):
+    """The core's map executor: 1 local worker, 2 local workers and a local Ray cluster (2 CPUs) give identical
+    metrics and identical converted files."""
+    if executor == "ray":
+        pytest.importorskip("ray", reason="the Ray executor needs paperloom-core[ray]")
+    runs = [("local", 1), ("local", 2)] if executor == "local" else [("local", 1), ("ray", 2)]
+    metrics, instances = [], []
+    for backend, workers in runs:
+        out = tmp_path / f"{backend}{workers}"
+        _, m = execute("coconut:evaluate", overrides=_root(mini) + shifted + [f"processes={workers}"],
+                       out=out / "e", device="cpu", plot=False, executor=backend, workers=workers)
+        metrics.append(_without_timing(m))
+        execute("coconut:convert", overrides=_root(mini) + ["to=instances", f"processes={workers}"],
+                out=out / "c", device="cpu", plot=False, executor=backend, workers=workers)
+        instances.append((out / "c" / "instances" / "instances.json").read_text())
+    assert metrics[0] == metrics[1] and 0 < metrics[0]["pq"] < 1
+    assert instances[0] == instances[1] and '"segmentation"' in instances[0]

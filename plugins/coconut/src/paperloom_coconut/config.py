@@ -91,6 +91,7 @@ class ConvertConfig:
     to: str = option("semantic", help="semantic PNGs, instances JSON or boxes JSON",
                      choices=("semantic", "instances", "boxes"))
     output: str = option("", help="output folder (default: the run folder)")
+    processes: int = option(2, min=1, help="worker processes over images (--executor ray: Ray tasks)")
 
 
 @dataclass

@@ -11,6 +11,8 @@ here each segment is converted from its own pixels, independent of any other seg
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .panoptic import VOID, bbox_of, check_present, label_map
@@ -139,34 +141,46 @@ def instance_annotations(ids: np.ndarray, segments: list[dict], categories: dict
     return out
 
 
-def convert_index(index, out_dir, to: str, progress=None, limit: int = 0) -> dict[str, float]:
-    """Convert a whole `PanopticIndex` (streaming) to semantic PNGs, an instance JSON or a boxes JSON."""
+def _convert_one(job: tuple) -> tuple[dict, list, int]:
+    """One image (a worker's item): -> (its `images` entry, its annotations, VOID pixels written)."""
+    from pathlib import Path
+
+    from .panoptic import read_ids, save_png
+
+    rec, to, cat_index, categories, out_dir = job
+    ids = read_ids(rec["png"], (rec["height"], rec["width"]))
+    image = {"id": rec["image_id"], "file_name": rec["file_name"], "height": int(ids.shape[0]),
+             "width": int(ids.shape[1])}
+    if to == "semantic":
+        sem = semantic_map(ids, rec["segments_info"], cat_index, rec["png"])
+        save_png(sem, Path(out_dir) / Path(rec["png"]).with_suffix(".png").name)
+        return image, [], int((sem == IGNORE).sum())
+    return image, instance_annotations(ids, rec["segments_info"], categories, rec["image_id"], rec["png"],
+                                       with_masks=to == "instances"), 0
+
+
+def convert_index(index, out_dir, to: str, progress=None, limit: int = 0, imap=None) -> dict[str, float]:
+    """Convert a whole `PanopticIndex` (streaming) to semantic PNGs, an instance JSON or a boxes JSON. Images go
+    through `imap` (``ctx.imap``: local worker processes or Ray, results in order; default one process)."""
     from pathlib import Path
 
     from paperloom.io import atomic_write_json
-
-    from .panoptic import read_ids, save_png
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     cats = sorted(index.categories.values(), key=lambda c: c["id"])
     cat_index = {c["id"]: i for i, c in enumerate(cats)}
     n = min(len(index), limit) if limit else len(index)
-    rng = progress(range(n), description=f"to {to}") if progress else range(n)
+    if imap is None:
+        from paperloom.executor import imap_items
+
+        imap = functools.partial(imap_items, workers=1, progress=progress)
+    jobs = ((index.record(i), to, cat_index, index.categories, str(out_dir)) for i in range(n))
     images, anns, void = [], [], 0
-    for i in rng:
-        rec = index.record(i)
-        ids = read_ids(rec["png"], (rec["height"], rec["width"]))
-        where = rec["png"]
-        images.append({"id": rec["image_id"], "file_name": rec["file_name"], "height": int(ids.shape[0]),
-                       "width": int(ids.shape[1])})
-        if to == "semantic":
-            sem = semantic_map(ids, rec["segments_info"], cat_index, where)
-            void += int((sem == IGNORE).sum())
-            save_png(sem, out_dir / Path(rec["png"]).with_suffix(".png").name)
-        else:
-            anns.extend(instance_annotations(ids, rec["segments_info"], index.categories, rec["image_id"], where,
-                                             with_masks=to == "instances"))
+    for image, image_anns, image_void in imap(_convert_one, jobs, total=n, description=f"to {to}", chunksize=4):
+        images.append(image)
+        anns.extend(image_anns)
+        void += image_void
     if to == "semantic":
         atomic_write_json(out_dir / "categories.json", {"ignore_label": IGNORE, "categories": [
             {"index": i, "id": c["id"], "name": c.get("name", ""), "isthing": int(c.get("isthing", 0))}

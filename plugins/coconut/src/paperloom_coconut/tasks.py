@@ -6,6 +6,7 @@ with ``predict_panoptic(images) -> [(ids, segments_info)]`` is evaluated by the 
 
 from __future__ import annotations
 
+import functools
 import glob
 import math
 from pathlib import Path
@@ -219,7 +220,8 @@ def convert(cfg: ConvertConfig, ctx) -> dict[str, float]:
     result: dict[str, float] = {}
     for ix in open_splits(d.root, d.splits, d.json, d.png_dir, d.image_dir, d.cache_dir):
         sub = out / ix.name if len(d.splits) > 1 and not d.json else out
-        for k, v in convert_index(ix, sub, cfg.to, ctx.progress, d.limit).items():
+        imap = functools.partial(ctx.imap, workers=cfg.processes)
+        for k, v in convert_index(ix, sub, cfg.to, ctx.progress, d.limit, imap=imap).items():
             result[k] = result.get(k, 0.0) + v
     ctx.log.info(f"wrote {cfg.to} labels to {out}")
     return result
