@@ -72,10 +72,14 @@ def test_bad_run_inputs_fail_before_anything_runs(finished_fit, tmp_path):
 
 
 def test_core_runs_lists_status_task_metrics_and_inputs(finished_fit, tmp_path):
+    execute("core:fit", smoke=True, out=finished_fit.parent / "next", reg=registry_with(), device="cpu",
+            overrides=[f"init_from={finished_fit}"])
     res = run_cli("runs", str(finished_fit.parent), env=ENV)
     assert res.returncode == 0, res.stderr
-    line = next(ln for ln in res.stdout.splitlines() if ln.startswith(str(finished_fit)))
+    line = next(ln for ln in res.stdout.splitlines() if ln.startswith(str(finished_fit) + " "))
     assert "core:fit" in line and "finished" in line and "val_loss=" in line
+    line = next(ln for ln in res.stdout.splitlines() if ln.startswith(str(finished_fit.parent / "next")))
+    assert "init_from=fit (core:fit, regressor-weights)" in line  # the field, the run, its task and contract
     assert run_cli("runs", str(tmp_path / "nope"), env=ENV).returncode == 2
 
 

@@ -265,7 +265,9 @@ def cmd_runs(args: argparse.Namespace) -> int:
             keys = []
         keys = keys or [k for k, v in metrics.items() if isinstance(v, float)][:3]
         shown = ", ".join(f"{k}={metrics[k]:.4g}" for k in keys if isinstance(metrics.get(k), (int, float)))
-        inputs = ", ".join(Path(i["run"]).name for i in m.get("inputs", {}).values())
+        # each input: the config field, the run folder, its task and the contract it supplied
+        inputs = ", ".join(f"{field}={Path(i['run']).name} ({i.get('task', '?')}, {i.get('contract', '?')})"
+                           for field, i in m.get("inputs", {}).items())
         rows.append([str(out), qual, m.get("status", "?"), str(m.get("started", ""))[:19], shown, inputs or "-"])
     if not rows:
         print(f"no run folders (with {MANIFEST}) under {root}")

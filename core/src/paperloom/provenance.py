@@ -123,7 +123,7 @@ def check_input(folder: str | Path, contract: str, where: str) -> dict:
         raise UserError(f"{where} = {str(folder)!r}: {rel} changed since the run wrote it (sha256 differs); "
                         "re-run that task or restore the files")
     return {"run": str(folder.resolve()), "artifact": rel, "contract": contract,
-            "sha256": manifest["artifacts"][rel]["sha256"]}
+            "task": f"{manifest.get('plugin')}:{manifest.get('task')}", "sha256": manifest["artifacts"][rel]["sha256"]}
 
 
 def _now() -> str:
