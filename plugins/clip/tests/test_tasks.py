@@ -144,3 +144,19 @@ def test_contracts_refuse_another_plugins_model_and_accept_ours_by_name(tmp_path
     _, m = execute("clip:evaluate", out=tmp_path / "y", device="cpu", plot=False,
                    overrides=["model=clip:model", "model_args={arch: RN-Ti}", f"zero_shot={folder}"])
     assert 0 <= m["zero_shot_top1"] <= 1
+
+
+def test_filter_scores_the_same_over_worker_processes(trained, shards, tmp_path):
+    """Scoring spans through the core's map executor: 2 workers give the single process's scores and kept set."""
+    _, paths = shards
+    out, _ = trained
+    runs = {}
+    for workers in (1, 2):
+        run = tmp_path / f"w{workers}"
+        execute("clip:filter", out=run, device="cpu", plot=False, workers=workers,
+                overrides=[f"scorer={out / 'model'}", "keep_fraction=0.5", f"data.path={paths['csv']}",
+                           "batch_size=4", "span_batches=1", f"processes={workers}"])  # 6 spans of 4 pairs
+        runs[workers] = [json.loads(line) for line in (run / "scores.jsonl").read_text().splitlines()]
+    a, b = runs[1], runs[2]
+    assert [r["path"] for r in a] == [r["path"] for r in b] and len(a) == 24
+    assert max(abs(x["score"] - y["score"]) for x, y in zip(a, b)) < 1e-6

@@ -94,6 +94,9 @@ class FilterConfig:
     data: DataConfig = option(default_factory=DataConfig, help="the pairs to score")
     keep_fraction: float = option(0.3, min=0.0001, max=1, help="fraction of pairs kept (the top by score)")
     batch_size: int = option(64, min=1, help="pairs per scoring batch")
+    processes: int = option(1, min=1, help="worker processes scoring spans of span_batches batches (ctx.imap; "
+                                           "--executor ray: Ray tasks); shards are read in one process")
+    span_batches: int = option(16, min=1, help="batches per worker item (the scorer is sent once per item)")
     bins: int = option(50, min=2, help="histogram bins")
     write_shards: bool = option(True, help="tar inputs: also write the kept pairs as new webdataset shards")
 

@@ -3,6 +3,7 @@ one training recipe every task and the demo use."""
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import asdict
 from pathlib import Path
@@ -98,7 +99,8 @@ def filter(cfg: Any, ctx: Any) -> dict[str, float]:
 
     model = build_model(ctx, cfg.scorer, **cfg.scorer_args).to(ctx.device)
     data = ctx.build(cfg.dataset, **{**asdict(cfg.data), "image_size": cfg.data.image_size or model.image_size})
-    records, scores = score_pairs(model, data, cfg.batch_size, ctx.progress)
+    records, scores = score_pairs(model, data, cfg.batch_size, ctx.progress, chunk_batches=cfg.span_batches,
+                                  imap=functools.partial(ctx.imap, workers=cfg.processes))
     if not records:
         raise UserError(f"data.path {cfg.data.path}: no pairs to score")
     kept = keep_top(scores, cfg.keep_fraction)
