@@ -191,3 +191,42 @@ def assert_conforms(name: str, run_demo: bool = True, reg: Registry | None = Non
     """Fail with every broken check listed when plugin `name` does not conform."""
     failed = [f"{label}: {msg}" for label, ok, msg in check_plugin(name, run_demo, reg) if not ok]
     assert not failed, f"plugin {name!r} does not conform:\n  " + "\n  ".join(failed)
+
+
+# --------------------------------------------------------------------------- tests that start servers (Ray)
+
+
+def in_loopback_namespace() -> bool:
+    """Is this process in a network namespace whose only interface is the loopback one? (if_nameindex asks the
+    kernel about this process's namespace; /sys/class/net would show the namespace sysfs was mounted in.)"""
+    import socket
+
+    return [name for _, name in socket.if_nameindex()] == ["lo"]
+
+
+def run_in_loopback_namespace(nodeid: str, rootdir: str | Path, timeout: float = 600) -> bool:
+    """For a test that starts servers (a local Ray cluster listens on every interface): returns True when the
+    caller is already in a loopback-only network namespace (go on with the test); otherwise runs the test
+    `nodeid` again in a fresh one (``unshare --net``, loopback up), asserts that it passed and returns False
+    (the caller returns). Skips when namespaces cannot be made here. Nothing the servers do leaves the machine."""
+    import os
+    import shutil
+
+    import pytest
+
+    if in_loopback_namespace():
+        return True
+    if os.environ.get("PAPERLOOM_IN_NETNS"):  # never recurse: we were started in a namespace and it is not one
+        pytest.fail("the loopback-only network namespace has other interfaces")
+    if not (shutil.which("unshare") and shutil.which("ip")):
+        pytest.skip("needs `unshare` and `ip` (util-linux, iproute2) to run in a loopback-only network namespace")
+    probe = subprocess.run(["unshare", "--net", "true"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip(f"cannot create a network namespace here ({probe.stderr.decode().strip()[:120]})")
+    cmd = ["unshare", "--net", "sh", "-c", 'ip link set lo up && exec "$@"', "sh", sys.executable, "-m", "pytest",
+           "-q", "-p", "no:cacheprovider", nodeid]
+    env = {**os.environ, "PAPERLOOM_IN_NETNS": "1"}
+    res = subprocess.run(cmd, cwd=rootdir, capture_output=True, text=True, timeout=timeout, env=env)
+    shown = f"{nodeid} in a loopback-only namespace:\n{res.stdout[-3000:]}\n{res.stderr[-2000:]}"
+    assert res.returncode == 0 and " passed" in res.stdout and "skipped" not in res.stdout, shown
+    return False
