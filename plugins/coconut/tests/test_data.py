@@ -88,3 +88,35 @@ def test_clear_errors_for_broken_data(mini, tmp_path, ctx):
         build_panoptic(ctx, root=str(root), splits=["s"])
     with pytest.raises(UserError, match="none of"):
         open_splits(str(tmp_path / "nowhere"), ["val"])
+
+
+@pytest.mark.parametrize("decoder", ["pyspng", "pil"])
+def test_read_ids_decodes_rgb_and_rgba_pngs_to_ids(tmp_path, monkeypatch, decoder):
+    """Both decoders give R + 256 G + 256^2 B for RGB and RGBA PNGs; wrong modes, sizes and broken files are
+    one-line errors (checked from the header, before decoding)."""
+    from paperloom_coconut import panoptic
+    from PIL import Image
+
+    if decoder == "pil":
+        monkeypatch.setattr(panoptic, "_PYSPNG", None)
+    else:
+        pytest.importorskip("pyspng")
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (7, 5, 3), dtype=np.uint8)
+    want = rgb[..., 0].astype(np.uint32) + 256 * rgb[..., 1].astype(np.uint32) + 65536 * rgb[..., 2].astype(np.uint32)
+    Image.fromarray(rgb).save(tmp_path / "rgb.png")
+    Image.fromarray(np.concatenate([rgb, np.full((7, 5, 1), 9, np.uint8)], -1), "RGBA").save(tmp_path / "rgba.png")
+    for name in ("rgb.png", "rgba.png"):
+        ids = read_ids(tmp_path / name, (7, 5))
+        assert ids.dtype == np.uint32 and np.array_equal(ids, want)
+    Image.fromarray(rgb[..., 0]).save(tmp_path / "gray.png")
+    with pytest.raises(UserError, match="has mode L; expected 8-bit RGB ids"):
+        read_ids(tmp_path / "gray.png")
+    with pytest.raises(UserError, match="PNG is 5x7 but the JSON says 6x7"):
+        read_ids(tmp_path / "rgb.png", (7, 6))
+    (tmp_path / "cut.png").write_bytes((tmp_path / "rgb.png").read_bytes()[:60])
+    with pytest.raises(UserError, match="cut.png cannot be decoded"):
+        read_ids(tmp_path / "cut.png")
+    (tmp_path / "text.png").write_text("not a png")
+    with pytest.raises(UserError, match="is not a PNG file"):
+        read_ids(tmp_path / "text.png")

@@ -58,22 +58,55 @@ def id2rgb(ids: np.ndarray) -> np.ndarray:
     return np.stack([ids & 255, (ids >> 8) & 255, (ids >> 16) & 255], axis=-1).astype(np.uint8)
 
 
+PNG_COLOR_TYPES = {0: "L", 2: "RGB", 3: "P", 4: "LA", 6: "RGBA"}
+
+
 def read_ids(path: str | Path, expect_hw: tuple[int, int] | None = None) -> np.ndarray:
     """Read a panoptic PNG as (H, W) uint32 ids, with one-line errors for missing or non-RGB files and, when the
-    annotation JSON gives the image's size (`expect_hw`, -1 = unknown), for a PNG of another size."""
-    from PIL import Image
+    annotation JSON gives the image's size (`expect_hw`, -1 = unknown), for a PNG of another size.
 
+    Decoder: libspng (pyspng) straight to RGBA words when installed, the fastest measured here (per 640x480
+    PNG: pyspng 1.35 ms, OpenCV 1.7, PIL 1.9 + 0.2 for RGBA; see the README), PIL otherwise. The header is
+    checked before decoding; the RGBA words are masked in place (R + 256 G + 256^2 B), no other copy."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"panoptic PNG {path} does not exist; check png_dir and the annotation's file_name")
-    with Image.open(path) as im:
-        if im.mode not in ("RGB", "RGBA"):
-            raise UserError(f"panoptic PNG {path} has mode {im.mode}; expected RGB ids (R + 256*G + 256^2*B)")
-        words = np.asarray(im.convert("RGBA")).view("<u4")[..., 0]  # little-endian RGBA words: R + 256 G + ...
-    if expect_hw is not None and expect_hw[0] > 0 and words.shape != tuple(expect_hw):
-        raise UserError(f"{path}: PNG is {words.shape[1]}x{words.shape[0]} but the JSON says "
-                        f"{expect_hw[1]}x{expect_hw[0]}; fix the annotation's height/width or the PNG")
-    return words & np.uint32(0xFFFFFF)  # drop alpha: the same as rgb2id, without per-channel passes
+    data = path.read_bytes()
+    if data[:8] != b"\x89PNG\r\n\x1a\n" or len(data) < 33:
+        raise UserError(f"panoptic PNG {path} is not a PNG file; write ids as an RGB PNG (R + 256*G + 256^2*B)")
+    w, h = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    depth, color = data[24], data[25]
+    if depth != 8 or color not in (2, 6):
+        mode = PNG_COLOR_TYPES.get(color, f"color type {color}") + ("" if depth == 8 else f" {depth}-bit")
+        raise UserError(f"panoptic PNG {path} has mode {mode}; expected 8-bit RGB ids (R + 256*G + 256^2*B)")
+    if expect_hw is not None and expect_hw[0] > 0 and (h, w) != tuple(expect_hw):
+        raise UserError(f"{path}: PNG is {w}x{h} but the JSON says {expect_hw[1]}x{expect_hw[0]}; fix the "
+                        "annotation's height/width or the PNG")
+    try:
+        rgba = _decode_rgba(data)
+    except Exception as exc:  # a truncated or corrupt file
+        raise UserError(f"panoptic PNG {path} cannot be decoded ({str(exc)[:80]}); re-write the file") from None
+    words = rgba.view("<u4")[..., 0]  # little-endian RGBA words: R + 256 G + 256^2 B + 256^3 A
+    np.bitwise_and(words, np.uint32(0xFFFFFF), out=words)  # drop alpha in place: the same as rgb2id
+    return words
+
+
+def _decode_rgba(data: bytes) -> np.ndarray:
+    """(H, W, 4) uint8 of a PNG file's bytes."""
+    if _PYSPNG is not None:
+        return _PYSPNG.load(data, "RGBA")
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as im:
+        return np.array(im.convert("RGBA"))
+
+
+try:
+    import pyspng as _PYSPNG
+except ImportError:  # pragma: no cover - the declared dependency; PIL is the fallback
+    _PYSPNG = None
 
 
 def save_png(image, path: str | Path) -> Path:

@@ -476,7 +476,31 @@ class Predictions(dict):
     duplicates: tuple[int, str] | None = None
 
 
+_MALLOC_TUNED = False
+
+
+def keep_freed_memory() -> None:
+    """Tell glibc's malloc to keep freed memory for reuse (no trimming, no mmap for blocks under 32 MB), once
+    per process. Every image allocates and frees the same few MB (decoded PNGs, label maps, the joint
+    histogram); with the default dynamic thresholds they were returned to the OS and faulted in again image
+    after image in some runs (550K page faults, +40% CPU). Memory stays bounded by one image's peak."""
+    global _MALLOC_TUNED
+    if _MALLOC_TUNED:
+        return
+    _MALLOC_TUNED = True
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc (macOS, musl): nothing to tune
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    libc.mallopt(m_trim_threshold, 256 << 20)
+    libc.mallopt(m_mmap_threshold, 32 << 20)
+
+
 def _work(item) -> dict:
+    keep_freed_memory()
     gt_png, gt_segs, pred_png, pred_segs, cats, want_ap, image_id, hw, strict = item
     where = f"image {image_id}"
     gt = read_ids(gt_png, tuple(hw))
