@@ -77,3 +77,46 @@ def reference_average(stat, categories, isthing=None):
         sq += iou / tp if tp else 0
         rq += tp / (tp + 0.5 * fp + 0.5 * fn)
     return (pq / n, sq / n, rq / n) if n else (0.0, 0.0, 0.0)
+
+
+def reference_trace_loops(mask: np.ndarray) -> list[np.ndarray]:
+    """Closed loops of pixel-corner vertices around a boolean mask, foreground on the right.
+
+    Outer boundaries have positive shoelace area (y axis down), holes negative. At a corner shared
+    by two diagonal pixels the walk turns right, so 4-connected parts get separate loops.
+    """
+    m = np.pad(np.asarray(mask, bool), 1)
+    fg = m[1:-1, 1:-1]
+    ends: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    sides = ((m[:-2, 1:-1], (0, 0), (1, 0)), (m[1:-1, 2:], (1, 0), (1, 1)),
+             (m[2:, 1:-1], (1, 1), (0, 1)), (m[1:-1, :-2], (0, 1), (0, 0)))
+    for neighbour, (ax, ay), (bx, by) in sides:
+        rr, cc = np.nonzero(fg & ~neighbour)
+        for r, c in zip(rr.tolist(), cc.tolist()):
+            ends.setdefault((c + ax, r + ay), []).append((c + bx, r + by))
+    loops = []
+    while ends:
+        start = next(iter(ends))
+        first = ends[start].pop()
+        if not ends[start]:
+            del ends[start]
+        pts, v, d = [start], first, (first[0] - start[0], first[1] - start[1])
+        while True:
+            cands = list(ends.get(v, ()))
+            if v == start:
+                cands.append(first)
+            if len(cands) == 1:
+                nxt = cands[0]
+            else:  # prefer the right turn, then straight, then left
+                right, straight = (-d[1], d[0]), d
+                by_dir = {(e[0] - v[0], e[1] - v[1]): e for e in cands}
+                nxt = by_dir.get(right) or by_dir.get(straight) or cands[0]
+            if v == start and nxt == first:
+                break
+            ends[v].remove(nxt)
+            if not ends[v]:
+                del ends[v]
+            pts.append(v)
+            d, v = (nxt[0] - v[0], nxt[1] - v[1]), nxt
+        loops.append(np.asarray(pts, np.float64))
+    return loops

@@ -15,7 +15,7 @@ import functools
 
 import numpy as np
 
-from .panoptic import VOID, bbox_of, check_present, label_map
+from .panoptic import VOID, check_present, label_map
 
 IGNORE = 255
 
@@ -37,53 +37,60 @@ def trace_loops(mask: np.ndarray) -> list[np.ndarray]:
 
     Outer boundaries have positive shoelace area (y axis down), holes negative. At a corner shared
     by two diagonal pixels the walk turns right, so 4-connected parts get separate loops.
+
+    Every unit boundary edge gets its successor in one vectorized pass (the edge leaving its end vertex; at a
+    pinch vertex the right turn); the loops are then the cycles of that permutation, walked over plain ints.
     """
     m = np.pad(np.asarray(mask, bool), 1)
     fg = m[1:-1, 1:-1]
-    ends: dict[tuple[int, int], list[tuple[int, int]]] = {}
-    sides = ((m[:-2, 1:-1], (0, 0), (1, 0)), (m[1:-1, 2:], (1, 0), (1, 1)),
-             (m[2:, 1:-1], (1, 1), (0, 1)), (m[1:-1, :-2], (0, 1), (0, 0)))
-    for neighbour, (ax, ay), (bx, by) in sides:
+    W = fg.shape[1] + 1  # vertices (x, y) of the pixel-corner grid, id = y * W + x
+    starts, dirs = [], []
+    # side k: pixels whose neighbour there is background; edge from corner (x + ax, y + ay), direction k
+    # (0 = +x along the top, 1 = +y along the right, 2 = -x along the bottom, 3 = -y along the left)
+    for k, (neighbour, (ax, ay)) in enumerate(((m[:-2, 1:-1], (0, 0)), (m[1:-1, 2:], (1, 0)),
+                                               (m[2:, 1:-1], (1, 1)), (m[1:-1, :-2], (0, 1)))):
         rr, cc = np.nonzero(fg & ~neighbour)
-        for r, c in zip(rr.tolist(), cc.tolist()):
-            ends.setdefault((c + ax, r + ay), []).append((c + bx, r + by))
+        starts.append((rr + ay) * W + cc + ax)
+        dirs.append(np.full(len(rr), k))
+    start, d = np.concatenate(starts), np.concatenate(dirs)
+    if len(start) == 0:
+        return []
+    step = np.array([1, W, -1, -W])
+    end = start + step[d]
+    key = start * 4 + d  # unique per edge
+    order = np.argsort(key, kind="stable")
+    sorted_key = key[order]
+    right = end * 4 + (d + 1) % 4  # the right turn (y down: +x -> +y -> -x -> -y)
+    pos = np.minimum(np.searchsorted(sorted_key, right), len(key) - 1)
+    has_right = sorted_key[pos] == right
+    first_out = np.searchsorted(sorted_key, end * 4)  # else the one edge leaving the end vertex
+    succ = np.where(has_right, order[pos], order[np.minimum(first_out, len(key) - 1)]).tolist()
+    xy = np.stack([start % W, start // W], 1).astype(np.float64)
+    seen = bytearray(len(succ))
     loops = []
-    while ends:
-        start = next(iter(ends))
-        first = ends[start].pop()
-        if not ends[start]:
-            del ends[start]
-        pts, v, d = [start], first, (first[0] - start[0], first[1] - start[1])
-        while True:
-            cands = list(ends.get(v, ()))
-            if v == start:
-                cands.append(first)
-            if len(cands) == 1:
-                nxt = cands[0]
-            else:  # prefer the right turn, then straight, then left
-                right, straight = (-d[1], d[0]), d
-                by_dir = {(e[0] - v[0], e[1] - v[1]): e for e in cands}
-                nxt = by_dir.get(right) or by_dir.get(straight) or cands[0]
-            if v == start and nxt == first:
-                break
-            ends[v].remove(nxt)
-            if not ends[v]:
-                del ends[v]
-            pts.append(v)
-            d, v = (nxt[0] - v[0], nxt[1] - v[1]), nxt
-        loops.append(_drop_collinear(np.asarray(pts, np.float64)))
+    for i0 in range(len(succ)):
+        if seen[i0]:
+            continue
+        cycle, i = [], i0
+        while not seen[i]:
+            seen[i] = 1
+            cycle.append(i)
+            i = succ[i]
+        loops.append(_drop_collinear(xy[cycle]))
     return loops
 
 
 def _drop_collinear(p: np.ndarray) -> np.ndarray:
-    prev, nxt = np.roll(p, 1, 0), np.roll(p, -1, 0)
+    i = np.arange(len(p))
+    prev, nxt = p[i - 1], p[(i + 1) % len(p)]  # index arrays: np.roll costs more than the arithmetic here
     cross = (p[:, 0] - prev[:, 0]) * (nxt[:, 1] - p[:, 1]) - (p[:, 1] - prev[:, 1]) * (nxt[:, 0] - p[:, 0])
     return p[cross != 0]
 
 
 def signed_area(p: np.ndarray) -> float:
     x, y = p[:, 0], p[:, 1]
-    return 0.5 * float(np.sum(x * np.roll(y, -1) - np.roll(x, -1) * y))
+    nxt = (np.arange(len(p)) + 1) % len(p)
+    return 0.5 * float(np.sum(x * y[nxt] - x[nxt] * y))
 
 
 def rasterize(segmentation, h: int, w: int) -> np.ndarray:
@@ -107,16 +114,54 @@ def encode_rle(mask: np.ndarray) -> dict:
     return {"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode("ascii")}
 
 
-def mask_to_segmentation(mask: np.ndarray, crowd: bool = False) -> list | dict:
-    """Exact COCO segmentation of a mask: polygons when they reproduce it pixel for pixel, else RLE."""
-    if crowd:
-        return encode_rle(mask)
-    loops = trace_loops(mask)
-    if loops and all(signed_area(p) > 0 for p in loops):
-        polys = [p.ravel().tolist() for p in loops]
-        if np.array_equal(rasterize(polys, *mask.shape), mask):
-            return polys
-    return encode_rle(mask)
+def mask_to_segmentation(mask: np.ndarray, crowd: bool = False, offset: tuple[int, int] = (0, 0),
+                         shape: tuple[int, int] | None = None) -> list | dict:
+    """Exact COCO segmentation of a mask: polygons when they reproduce it pixel for pixel, else RLE.
+
+    `mask` may be a crop (its box) of an image of `shape`, placed at `offset` = (x0, y0): tracing and the
+    exactness check then cost the box, not the image (pycocotools' polygon rasterization commutes with
+    integer translations: it scales coordinates by 5 and rounds, so a shift moves every pixel by the same
+    amount; a test checks full-image rasterizations of masks at the image border too)."""
+    shape = tuple(shape or mask.shape)
+    if not crowd and not has_hole(mask):  # a hole needs a clockwise loop, which COCO polygons cannot express
+        loops = trace_loops(mask)
+        if loops and all(signed_area(p) > 0 for p in loops):
+            if np.array_equal(rasterize([p.ravel().tolist() for p in loops], *mask.shape), mask):
+                return [(p + np.asarray(offset, np.float64)).ravel().tolist() for p in loops]
+    return encode_rle_box(mask, offset, shape)
+
+
+def has_hole(mask: np.ndarray) -> bool:
+    """Does the background inside the mask's box, padded by one pixel, fall apart into several 8-connected
+    components (so that some background is enclosed by the 4-connected foreground)?"""
+    from scipy import ndimage
+
+    _, n = ndimage.label(~np.pad(mask, 1), structure=np.ones((3, 3), bool))
+    return n > 1
+
+
+def encode_rle_box(mask: np.ndarray, offset: tuple[int, int], shape: tuple[int, int]) -> dict:
+    """COCO RLE of a box-sized mask placed at `offset` = (x0, y0) in an image of `shape`, without building the
+    image-sized mask: the runs of the box's columns padded to the image height, column-major, compressed by
+    pycocotools."""
+    from pycocotools import mask as mask_utils
+
+    (h, w), (x0, y0) = shape, offset
+    cols = np.zeros((mask.shape[1], h), np.uint8)  # one row per image column of the box, top to bottom
+    cols[:, y0:y0 + mask.shape[0]] = mask.T
+    seq = cols.ravel()
+    starts = np.concatenate([[0], np.flatnonzero(seq[1:] != seq[:-1]) + 1])
+    runs = np.diff(np.concatenate([starts, [seq.size]])).tolist()
+    if seq[0]:
+        runs.insert(0, 0)  # COCO RLE starts with a background run
+    runs[0] += x0 * h  # the image's columns left of the box
+    tail = (w - x0 - mask.shape[1]) * h  # and right of it
+    if len(runs) % 2:  # the last run is background
+        runs[-1] += tail
+    elif tail:
+        runs.append(tail)
+    rle = mask_utils.frPyObjects({"counts": runs, "size": [h, w]}, h, w)
+    return {"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode("ascii")}
 
 
 # --------------------------------------------------------------------------- per image / per split
@@ -125,18 +170,24 @@ def mask_to_segmentation(mask: np.ndarray, crowd: bool = False) -> list | dict:
 def instance_annotations(ids: np.ndarray, segments: list[dict], categories: dict, image_id, where: str = "",
                          with_masks: bool = True) -> list[dict]:
     """COCO instance annotations (things only) of one panoptic image; ids left for the caller."""
+    from scipy import ndimage
+
     seg_ids = np.asarray([s["id"] for s in segments], np.uint32)
     lab = label_map(ids, seg_ids, where)
     areas = check_present(lab, seg_ids, where)
+    boxes = ndimage.find_objects(lab, max_label=len(segments))  # every segment's box, one pass over the image
     out = []
     for k, s in enumerate(segments):
         if not categories[s["category_id"]].get("isthing", 0):
             continue
-        m = lab == k + 1
+        rows, cols = boxes[k]
+        m = lab[rows, cols] == k + 1  # the segment inside its box: everything below costs the box only
         ann = {"image_id": image_id, "category_id": s["category_id"], "iscrowd": int(s.get("iscrowd", 0)),
-               "area": int(areas[k]), "bbox": bbox_of(m)}
+               "area": int(areas[k]),
+               "bbox": [float(cols.start), float(rows.start), float(m.shape[1]), float(m.shape[0])]}
         if with_masks:
-            ann["segmentation"] = mask_to_segmentation(m, crowd=bool(s.get("iscrowd", 0)))
+            ann["segmentation"] = mask_to_segmentation(m, bool(s.get("iscrowd", 0)), (cols.start, rows.start),
+                                                       lab.shape)
         out.append(ann)
     return out
 

@@ -332,11 +332,3 @@ def check_present(lab: np.ndarray, seg_ids, where: str = "") -> np.ndarray:
         missing = int(np.asarray(seg_ids)[np.flatnonzero(counts == 0)[0]])
         raise UserError(f"{where}: segment id {missing} is in the JSON segments_info but not in the PNG")
     return counts
-
-
-def bbox_of(mask: np.ndarray) -> list[float]:
-    """COCO box [x, y, w, h] of a boolean mask (w, h are pixel extents: no +1 convention)."""
-    ys, xs = np.nonzero(mask.any(1))[0], np.nonzero(mask.any(0))[0]
-    if len(ys) == 0:
-        return [0.0, 0.0, 0.0, 0.0]
-    return [float(xs[0]), float(ys[0]), float(xs[-1] + 1 - xs[0]), float(ys[-1] + 1 - ys[0])]
