@@ -33,6 +33,7 @@ POSED_IMAGES = "posed-images"  # dataset/: nerfstudio transforms.json + images/,
 NERF_FIELD = "nerf-field"  # nerf/: model.safetensors + nerf.json (video2game:ngp field + march settings)
 SCENE_MESH = "scene-mesh"  # mesh/: scene.ply + <object>.ply + meshes.json
 BAKED_MESH = "baked-mesh"  # baked/: scene.obj/.mtl, diffuse.png, specular.png (8 bit), mlp.json
+GAME_EXPORT = "game-export"  # game/: index.html, app.js, scene.glb, colliders.json, mlp.json, scene.json
 
 ALL = {
     name: value

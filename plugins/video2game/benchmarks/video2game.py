@@ -5,6 +5,8 @@
    rays/s (no gradients). Target: >= 3x for the grid.
 2. Baking: xatlas atlas + ray casting of the views + optimisation steps, seconds.
 3. Hash encoding torch vs Triton: GPU only; skipped on CPU (and no Triton kernel is implemented yet).
+4. The game page (headless Chromium, SwiftShader): cannon-es step time with the raw convex hulls vs the k-DOP
+   bounded ones (`collision.max_faces`), and the render's frames per second. Skipped without chromium / npm.
 """
 
 from __future__ import annotations
@@ -105,6 +107,46 @@ def bench_bake(size: int, views: int, steps: int) -> dict:
             "optimise_s_per_step": (t3 - t2) / steps}
 
 
+def bench_game(steps: int = 120) -> list[tuple] | str:
+    """Physics ms/step and render fps of the synthetic game, hulls raw (max_faces=0) vs bounded (max_faces=32)."""
+    import json
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    if shutil.which("chromium") is None or shutil.which("npm") is None:
+        return "skipped: needs chromium and npm"
+    from paperloom_video2game.browser import Browser
+    from paperloom_video2game.config import CollisionConfig, ExportConfig
+    from paperloom_video2game.gltf import export_game
+    from paperloom_video2game.serve import start
+    from paperloom_video2game.synthetic import make_baked
+
+    from paperloom.context import Run
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        baked = make_baked(Path(tmp) / "baked")
+        for max_faces in (0, 32):
+            out = Path(tmp) / f"faces{max_faces}"
+            cfg = ExportConfig(collision=CollisionConfig(method="hull", max_faces=max_faces))
+            m = export_game(cfg, Run(out=out, plugin="video2game", task="bench"), baked, out / "game")
+            bodies = json.loads((out / "game" / "colliders.json").read_text())["bodies"]
+            faces = sum(len(h["faces"]) for b in bodies for h in b["hulls"])
+            server, url = start(out / "game")
+            try:
+                with Browser(256, 256) as b:
+                    b.open(url + "?test=1")
+                    b.eval("() => { game.drop('box', 0.4); game.drop('vase', 0.6); }")
+                    ms = b.eval(f"() => {{ const t = performance.now(); game.step({steps}); "
+                                f"return (performance.now() - t) / {steps}; }}")
+                    fps = b.eval("game.benchmark(30).fps")
+            finally:
+                server.shutdown()
+            rows.append((max_faces, int(m["hulls"]), faces, ms, fps))
+    return rows
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--rays", type=int, default=1024)
@@ -122,6 +164,15 @@ def main() -> None:
     b = bench_bake(64, 16, 20)
     print(f"atlas {b['atlas_s']:.2f} s, ray casting {b['rays']} rays {b['raycast_s']:.2f} s "
           f"({b['rays'] / b['raycast_s']:.0f} rays/s), optimisation {1000 * b['optimise_s_per_step']:.1f} ms/step")
+    print("== game page: cannon-es step with raw hulls vs k-DOP bounded hulls (synthetic scene, 1 hull per object)")
+    g = bench_game()
+    if isinstance(g, str):
+        print(g)
+    else:
+        print(f"{'max_faces':>9s} {'hulls':>6s} {'faces':>6s} {'ms/step':>8s} {'render fps':>11s}")
+        for mf, h, f, ms, fps in g:
+            print(f"{mf:9d} {h:6d} {f:6d} {ms:8.2f} {fps:11.1f}")
+        print(f"bounded / raw: physics {g[0][3] / g[1][3]:.1f}x faster")
     print("== hash encoding torch vs Triton")
     if torch.cuda.is_available():
         print("skipped: no Triton hash-encoding kernel is implemented yet (torch path only)")

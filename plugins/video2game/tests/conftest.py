@@ -3,6 +3,11 @@ import pytest
 import torch
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "browser: drives the exported game in headless Chromium (skipped without "
+                                       "chromium / npm unless PAPERLOOM_REQUIRE_BROWSER is set)")
+
+
 @pytest.fixture(autouse=True)
 def _one_thread():
     torch.set_num_threads(1)

@@ -6,10 +6,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from paperloom.config import option
-from paperloom.contracts import BAKED_MESH, NERF_FIELD, POSED_IMAGES, SCENE_MESH  # noqa: F401 (plugin.py uses all)
+from paperloom.contracts import (  # noqa: F401 (plugin.py uses all)
+    BAKED_MESH,
+    GAME_EXPORT,
+    NERF_FIELD,
+    POSED_IMAGES,
+    SCENE_MESH,
+)
 from paperloom.schemas import OptimConfig, TrainerConfig
-
-# Run artifacts of the four stages (a later stage takes the earlier run folder; see README "Run folders").
 
 
 @dataclass
@@ -132,6 +136,79 @@ class BakeConfig:
 
 
 @dataclass
+class CollisionConfig:
+    """Collision shapes and rigid-body parameters (scene-box units, z up)."""
+
+    method: str = option("coacd", choices=("coacd", "vhacd", "hull"),
+                         help="convex decomposition of dynamic objects: CoACD, V-HACD (vhacdx) or one convex hull")
+    threshold: float = option(0.1, min=0.01, max=1,
+                              help="CoACD concavity threshold (smaller: more, tighter hulls, slower)")
+    max_hulls: int = option(0, min=0, help="at most this many hulls per dynamic object (0: as the threshold needs; "
+                                           "CoACD's merging to a limit is slow on large meshes)")
+    preprocess: bool = option(False, help="CoACD's manifold repair before decomposing (slow on marching-cubes "
+                                          "meshes)")
+    max_faces: int = option(32, min=0, help="hulls with more planar faces are replaced by an enclosing k-DOP with "
+                                            "about this many (cannon-es's convex-convex test is slow on big hulls; "
+                                            "0: keep)")
+    static: list[str] = option(["background"], help="objects that never move (cut into tiles, one slab hull each); "
+                                                    "every other object is a dynamic rigid body")
+    tile: float = option(0.5, min=0.01, help="static tiles' side (x and y)")
+    thickness: float = option(0.1, min=0.0, help="static slab hulls reach this far below the surface")
+    mass: float = option(1.0, min=1e-6, help="mass of a dynamic object")
+    friction: float = option(0.5, min=0, help="friction coefficient (cannon-es multiplies the pair's)")
+    restitution: float = option(0.1, min=0, max=1, help="restitution (bounciness)")
+    objects: dict[str, Any] = option({}, help="per object overrides, e.g. {box: {mass: 2, friction: 0.8, "
+                                              "restitution: 0.2, dynamic: true}}")
+    gravity: float = option(9.81, min=0, help="gravity along -z (scene units / s^2)")
+    floor: bool = option(True, help="add an infinite floor plane at the static scene's lowest point (a safety net "
+                                    "under holes of a reconstructed ground)")
+
+
+@dataclass
+class ExportConfig:
+    """Collision hulls + GLB (trimesh) + MLP JSON + the bundled web page (three.js, cannon-es) of a baked scene."""
+
+    scene: str = option("", help="run folder of video2game:bake (or a baked/ folder)")
+    collision: CollisionConfig = option(default_factory=CollisionConfig, help="collision shapes and physics")
+    eye: list[float] = option([0.0, -2.2, 1.2], help="start / test camera position (scene box coordinates, z up)")
+    target: list[float] = option([0.0, 0.0, 0.0], help="the point the start / test camera looks at")
+    fov: float = option(50.0, min=1, max=170, help="vertical field of view, degrees")
+    background: list[float] = option([0.72, 0.8, 0.93], help="clear colour (rgb in [0, 1])")
+    spawn: list[float] = option([], help="player start (scene coordinates; empty: in front of the scene, on the "
+                                         "floor)")
+    speed: float = option(1.2, min=0, help="walking speed (scene units / s)")
+    web: bool = option(True, help="build the web page (npm ci + esbuild); false: only the GLB, hulls and JSON")
+    npm_cache: str = option("", help="folder for node_modules (default ~/.cache/paperloom/video2game-web)")
+    minify: bool = option(True, help="minify app.js")
+
+
+@dataclass
+class PlayConfig:
+    """Serve an exported game on localhost."""
+
+    scene: str = option("", help="run folder of video2game:export", run_contract=GAME_EXPORT)
+    host: str = option("127.0.0.1", help="address to bind")
+    port: int = option(8000, min=0, max=65535, help="TCP port (0: any free port)")
+    seconds: float = option(0.0, min=0, help="stop after this many seconds (0: serve until Ctrl-C)")
+
+
+@dataclass
+class BrowserConfig:
+    """The headless-Chromium check of an exported game."""
+
+    enabled: bool = option(True, help="run the browser check (needs chromium: apt-get install -y chromium, and the "
+                                      "playwright Python package)")
+    width: int = option(256, min=16, help="rendered view width (pixels)")
+    height: int = option(256, min=16, help="rendered view height (pixels)")
+    drop: str = option("", help="object to drop (empty: the first dynamic one; ball, or no dynamic object: a ball "
+                                "thrown in above the static scene)")
+    drop_height: float = option(0.6, min=0, help="the dropped object starts this far above its rest position")
+    steps: int = option(360, min=10, help="physics steps (1/60 s) after the drop")
+    probes: int = option(64, min=1, help="random MLP inputs evaluated by the page's shader and by numpy")
+    timeout: float = option(90.0, min=1, help="seconds to wait for the page to load")
+
+
+@dataclass
 class DemoConfig:
     """A generated scene filmed along an orbit -> prepare (SfM) -> fit -> mesh -> bake; NeRF vs baked PSNR."""
 
@@ -141,3 +218,5 @@ class DemoConfig:
     fit: FitConfig = option(default_factory=FitConfig, help="fit options")
     mesh: MeshConfig = option(default_factory=MeshConfig, help="mesh options (boxes come from the scene)")
     bake: BakeConfig = option(default_factory=BakeConfig, help="bake options")
+    export: ExportConfig = option(default_factory=ExportConfig, help="export options (scene is the bake stage)")
+    browser: BrowserConfig = option(default_factory=BrowserConfig, help="the headless-browser check of the game")

@@ -56,3 +56,34 @@ def turntable(path: Path, field, march, frames, n: int, device: str = "cpu") -> 
     write_video(tmp, video, fps=12)
     tmp.replace(path)
     return Path(path)
+
+
+def browser_figure(path: Path, res: dict) -> Path:
+    """The browser check: the page's render, the Python reference render, |difference| x 4, and the dropped object's
+    height over time."""
+    from paperloom.plots import pyplot, save_figure
+
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 4, figsize=(12, 3.2))
+    got, want = res["got"], res["want"]
+    for ax, im, title in ((axes[0], got, "browser (three.js)"), (axes[1], want, "Python reference"),
+                          (axes[2], np.clip(np.abs(got - want) * 4, 0, 1), "|difference| x 4")):
+        ax.imshow(np.clip(im, 0, 1))
+        ax.set_title(title, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes[2].set_xlabel(f"PSNR {res['metrics']['screenshot_psnr']:.1f} dB", fontsize=9)
+    drop = res.get("drop")
+    if drop is not None:
+        z = drop["trajectory"][:, 2]
+        t = np.arange(len(z)) * 10 / 60
+        axes[3].plot(t, z, marker=".")
+        axes[3].axhline(drop["rest_before"][2], color="gray", lw=0.8, ls="--", label="rest before the drop")
+        axes[3].set_xlabel("time (s)")
+        axes[3].set_ylabel("height z")
+        axes[3].set_title(f"dropped object (came to rest: {int(drop['came_to_rest'])})", fontsize=9)
+        axes[3].legend(fontsize=7)
+    else:
+        axes[3].axis("off")
+    fig.tight_layout()
+    return save_figure(fig, path)

@@ -170,3 +170,35 @@ def write_video(path: Path, frames: np.ndarray, fps: int = 10) -> Path:
         for f in frames:
             w.append_data(f)
     return path
+
+
+def make_baked(out: Path, seed: int = 0, texture: int = 64, specular_dim: int = 3, hidden: int = 16,
+               ground_size: float = 1.2) -> Path:
+    """A small baked/ folder (what video2game:bake writes) of the generated scene's objects, without training:
+    ground (a subdivided square, static), box and vase (dynamic) on one xatlas atlas, smooth feature textures and a
+    random view-dependent MLP. For tests of the export and the game."""
+    import torch
+    import trimesh
+
+    from .bake import BakedAppearance, atlas, export
+
+    scene = Scene(seed)
+    g = ground_size
+    ground = trimesh.Trimesh([[-g, -g, 0], [g, -g, 0], [g, g, 0], [-g, g, 0]], [[0, 1, 2], [0, 2, 3]])
+    ground = ground.subdivide().subdivide().subdivide()
+    parts = {"background": ground, "vase": scene.parts[VASE], "box": scene.parts[BOX]}
+    mesh = trimesh.util.concatenate(list(parts.values()))
+    owner = np.concatenate([np.full(len(p.faces), k) for k, p in enumerate(parts.values())])
+    mesh_uv, uv, _ = atlas(mesh)
+    torch.manual_seed(seed)
+    model = BakedAppearance(texture, specular_dim, hidden)
+    s = (torch.arange(texture, dtype=torch.float32) + 0.5) / texture
+    yy, xx = torch.meshgrid(s, s, indexing="ij")
+    with torch.no_grad():
+        model.diffuse_logit.copy_(torch.stack([torch.sin(6 * xx + 1), torch.cos(5 * yy), torch.sin(4 * (xx + yy))], -1)
+                                  * 1.5)
+        model.specular_logit.copy_(torch.stack([torch.sin(3 * xx * (k + 1) + k) for k in range(specular_dim)], -1) * 2)
+        for p in model.mlp.parameters():
+            p.normal_(0, 0.4)
+    export(Path(out), model, mesh_uv, uv, {name: np.flatnonzero(owner == k) for k, name in enumerate(parts)})
+    return Path(out)

@@ -11,9 +11,9 @@ import numpy as np
 from paperloom import UserError
 from paperloom.io import atomic_write_json, read_json
 
-from .config import BakeConfig, FitConfig, MeshConfig, PrepareConfig
+from .config import BakeConfig, ExportConfig, FitConfig, MeshConfig, PlayConfig, PrepareConfig
 
-DATASET_DIR, NERF_DIR, MESH_DIR, BAKED_DIR = "dataset", "nerf", "mesh", "baked"
+DATASET_DIR, NERF_DIR, MESH_DIR, BAKED_DIR, GAME_DIR = "dataset", "nerf", "mesh", "baked", "game"
 
 
 def upstream(folder: str, sub: str, task: str) -> Path:
@@ -352,3 +352,54 @@ def bake(cfg: BakeConfig, ctx) -> dict[str, float]:
     field, march, meta = load_nerf(upstream(str(nerf_run), NERF_DIR, "fit"), ctx.device)
     frames = dataset_of_nerf(nerf_run)
     return bake_mesh(cfg, ctx, mesh_dir, frames, int(meta.get("holdout_every", 8)), field, march)
+
+
+# --------------------------------------------------------------------------- export (part 2)
+
+
+def export(cfg: ExportConfig, ctx) -> dict[str, float]:
+    """Collision hulls + GLB + MLP JSON + the bundled web page of a bake run, into game/."""
+    from .gltf import baked_folder, export_game
+
+    baked = baked_folder(cfg.scene)
+    atomic_write_json(ctx.out / "source.json", {"baked": str(baked.resolve())})
+    return export_game(cfg, ctx, baked, ctx.out / GAME_DIR)
+
+
+# --------------------------------------------------------------------------- play
+
+
+def play(cfg: PlayConfig, ctx) -> dict[str, float]:
+    """Serve an export's game/ folder on localhost until Ctrl-C / SIGTERM (or `seconds`), printing the URL."""
+    import signal
+    import threading
+    import time
+
+    from .serve import start
+
+    if not cfg.scene:
+        raise UserError("scene is empty; set scene=RUN_FOLDER of video2game:export")
+    folder = upstream(cfg.scene, GAME_DIR, "export")
+    server, url = start(folder, cfg.host, cfg.port)
+    ctx.log.info(f"serving {folder} at {url} (Ctrl-C stops)")
+    print(f"open {url}", flush=True)
+    stop = threading.Event()
+    previous = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):  # also when started in the background (SIGINT ignored there)
+        try:
+            previous[sig] = signal.signal(sig, lambda *_: stop.set())
+        except ValueError:  # not the main thread: Ctrl-C raises KeyboardInterrupt as usual
+            pass
+    t0 = time.monotonic()
+    try:
+        while not stop.is_set() and (not cfg.seconds or time.monotonic() - t0 < cfg.seconds):
+            stop.wait(0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        server.shutdown()
+        server.server_close()
+        ctx.log.info("stopped")
+    return {"served_s": float(time.monotonic() - t0), "port": float(server.server_address[1])}
