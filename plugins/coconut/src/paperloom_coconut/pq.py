@@ -160,6 +160,7 @@ def image_stats(gt_ids: np.ndarray, gt_segs: list[dict], pred_ids: np.ndarray, p
                 cats: Categories, want_ap: bool = False, image_id=0, where: str = "", strict: bool = False) -> dict:
     """Everything one image contributes: TP (class, IoU), FP / FN classes, semantic confusion, AP items, and
     the ground-truth oddities panopticapi tolerates (`ODDITIES`; errors with `strict`)."""
+    keep_freed_memory()
     if gt_ids.shape != pred_ids.shape:
         raise UserError(f"{where}: prediction PNG is {pred_ids.shape[1]}x{pred_ids.shape[0]} but ground truth is "
                         f"{gt_ids.shape[1]}x{gt_ids.shape[0]}; predictions must have the image's size")
