@@ -1,6 +1,10 @@
-import numpy as np
-import pytest
-import torch
+import os
+
+os.environ.setdefault("TRITON_INTERPRET", "1")  # the hash-encoding kernels run in the interpreter on CPU tensors
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 
 def pytest_configure(config):

@@ -16,33 +16,10 @@ scatter "amax"). `backend_for` picks the path: "auto" = Triton for CUDA tensors 
 from __future__ import annotations
 
 import functools
-import os
 
 import torch
 
-try:
-    import triton  # noqa: F401
-
-    HAS_TRITON = True
-except ImportError:  # pragma: no cover - triton ships with CUDA builds of torch
-    HAS_TRITON = False
-
-BACKENDS = ("auto", "torch", "triton")
-
-
-def backend_for(backend: str, x: torch.Tensor) -> str:
-    if backend not in BACKENDS:
-        raise ValueError(f"backend={backend!r}; expected one of {BACKENDS}")
-    if backend == "torch":
-        return "torch"
-    if backend == "triton":
-        if not HAS_TRITON:
-            raise RuntimeError("backend='triton' but triton is not installed; pip install triton or use 'torch'")
-        if not x.is_cuda and os.environ.get("TRITON_INTERPRET") != "1":
-            raise RuntimeError("backend='triton' on CPU tensors needs TRITON_INTERPRET=1 (the Triton interpreter); "
-                               "use backend='torch' or 'auto' on CPU")
-        return "triton"
-    return "triton" if HAS_TRITON and x.is_cuda else "torch"
+from paperloom.kernels import HAS_TRITON, backend_for  # noqa: F401  (raster.py and the tests use both)
 
 
 @functools.cache

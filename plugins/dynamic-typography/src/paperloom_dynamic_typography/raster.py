@@ -148,7 +148,7 @@ def coverage(points: torch.Tensor, sizes: list[int], height: int, width: int | N
     hs, ws = height * ss, width * ss
     a, b = polygon_edges(points * ss, sizes, samples, edge_len)  # sub-pixel units
     B, E, _ = a.shape
-    if backend_for(backend, points) == "triton":
+    if backend_for(backend, points, option="raster_backend") == "triton":
         wind, dist, nearest = (t.reshape(-1) for t in triton_winding_nearest(a, b, hs, ws))
         band = (dist < 1.0).nonzero(as_tuple=True)[0]
         wind, edge = wind.reshape(B, -1), nearest[band]

@@ -14,29 +14,15 @@ Kernels are defined on first use, so TRITON_INTERPRET may be set any time before
 from __future__ import annotations
 
 import functools
-import os
 
 import torch
 
-try:
-    import triton  # noqa: F401
-
-    HAS_TRITON = True
-except ImportError:  # pragma: no cover - triton ships with CUDA builds of torch
-    HAS_TRITON = False
+from paperloom.kernels import HAS_TRITON  # noqa: F401  (re-exported for the tests)
+from paperloom.kernels import backend_for as _backend_for
 
 
 def backend_for(backend: str, x: torch.Tensor) -> str:
-    if backend == "torch":
-        return "torch"
-    if backend == "triton":
-        if not HAS_TRITON:
-            raise RuntimeError("kernel_backend='triton' but triton is not installed; pip install triton or use 'torch'")
-        if not x.is_cuda and os.environ.get("TRITON_INTERPRET") != "1":
-            raise RuntimeError("kernel_backend='triton' on CPU tensors needs TRITON_INTERPRET=1 (the Triton "
-                               "interpreter); use kernel_backend='torch' or 'auto' on CPU")
-        return "triton"
-    return "triton" if HAS_TRITON and x.is_cuda else "torch"
+    return _backend_for(backend, x, option="kernel_backend")
 
 
 @functools.cache

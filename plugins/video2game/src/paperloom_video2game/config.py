@@ -25,6 +25,8 @@ class NeRFConfig:
     log2_table: int = option(17, min=4, max=24, help="log2 of the hash-table size T per level")
     base_res: int = option(16, min=2, help="coarsest grid resolution N_min")
     max_res: int = option(2048, min=2, help="finest grid resolution N_max")
+    hash_backend: str = option("auto", choices=("auto", "torch", "triton"),
+                               help="hash encoding: auto = the Triton kernels on CUDA, torch elsewhere")
     hidden: int = option(64, min=4, help="width of the density and colour MLPs")
     geo_features: int = option(15, min=1, help="geometry features passed from the density to the colour MLP")
     sh_degree: int = option(4, min=1, max=4, help="spherical-harmonics bands of the view direction")

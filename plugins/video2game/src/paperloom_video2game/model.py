@@ -44,8 +44,10 @@ class HashEncoding(nn.Module):
     b = exp((ln N_max - ln N_min) / (L - 1)); a level whose (N_l + 1)^3 grid fits in T entries is indexed densely,
     the others by the spatial hash (Eq. 4); features of the 8 cell corners are trilinearly interpolated."""
 
-    def __init__(self, levels: int, features: int, log2_table: int, base_res: int, max_res: int) -> None:
+    def __init__(self, levels: int, features: int, log2_table: int, base_res: int, max_res: int,
+                 backend: str = "auto") -> None:
         super().__init__()
+        self.backend = backend  # auto: the Triton kernels (kernels.py) for CUDA tensors, torch elsewhere
         table = 2**log2_table
         growth = math.exp((math.log(max_res) - math.log(base_res)) / max(1, levels - 1))
         res = [int(math.floor(base_res * growth**level)) for level in range(levels)]
@@ -66,6 +68,14 @@ class HashEncoding(nn.Module):
 
     def forward(self, u: torch.Tensor) -> torch.Tensor:
         """u (N, 3) in [0, 1]^3 -> features (N, L * F)."""
+        from .kernels import TritonHashEncode, backend_for
+
+        if backend_for(self.backend, u, option="hash_backend") == "triton" and self.features & (self.features - 1) == 0:
+            return TritonHashEncode.apply(u, self.embeddings, self)  # F a power of two (tl.arange)
+        return self.torch_forward(u, self.embeddings)
+
+    def torch_forward(self, u: torch.Tensor, embeddings: torch.Tensor) -> torch.Tensor:
+        """The reference path (and the CPU one): explicit (N, L, 8) corner indices and weights, one gather."""
         res = self.res.to(u.dtype)  # (L,)
         pos = u.clamp(0, 1)[:, None, :] * res[None, :, None]  # (N, L, 3)
         p0 = torch.minimum(pos.floor(), (res - 1)[None, :, None])
@@ -82,7 +92,7 @@ class HashEncoding(nn.Module):
         hashed = ((cx * PRIMES[0]) ^ (cy * PRIMES[1]) ^ (cz * PRIMES[2])) & (self.table - 1)
         idx = torch.where(dense, lin, hashed) % self.sizes.view(1, -1, 1, 1, 1) + self.offsets.view(1, -1, 1, 1, 1)
         weight = wt[:, :, 0, :, None, None] * wt[:, :, 1, None, :, None] * wt[:, :, 2, None, None, :]  # (N,L,2,2,2)
-        feats = nn.functional.embedding(idx.view(len(u), -1), self.embeddings)  # (N, L * 8, F)
+        feats = nn.functional.embedding(idx.view(len(u), -1), embeddings)  # (N, L * 8, F)
         out = (feats.view(len(u), self.levels, 8, self.features) * weight.view(len(u), self.levels, 8, 1)).sum(2)
         return out.flatten(1)
 
@@ -117,7 +127,8 @@ class NeRFField(nn.Module):
     def __init__(self, cfg: NeRFConfig) -> None:
         super().__init__()
         self.config = cfg
-        self.encoding = HashEncoding(cfg.levels, cfg.features, cfg.log2_table, cfg.base_res, cfg.max_res)
+        self.encoding = HashEncoding(cfg.levels, cfg.features, cfg.log2_table, cfg.base_res, cfg.max_res,
+                                     getattr(cfg, "hash_backend", "auto"))
         self.density_mlp = nn.Sequential(nn.Linear(self.encoding.out_dim, cfg.hidden), nn.ReLU(),
                                          nn.Linear(cfg.hidden, 1 + cfg.geo_features))
         self.color_mlp = nn.Sequential(nn.Linear(cfg.geo_features + cfg.sh_degree**2, cfg.hidden), nn.ReLU(),
