@@ -163,3 +163,24 @@ def test_a_local_ray_cluster_gives_the_local_results(request):
     with pytest.raises(MapError, match=r"1 of 6 items failed \(item 'd': ValueError: three is bad\)") as exc:
         map_items(fails_on_three, range(6), workers=2, ids=list("abcdef"), backend="ray")
     assert exc.value.results == [0, 1, 2, None, 4, 5]
+
+
+def test_forked_workers_of_a_multithreaded_torch_process_do_not_hang(tmp_path):
+    """After the parent ran torch on 2 threads, forked map workers running torch ops finish (GNU OpenMP is not
+    fork-safe: each worker is set to one torch thread first)."""
+    script = tmp_path / "m.py"
+    script.write_text(
+        "import torch\n"
+        "from paperloom.executor import map_items\n"
+        "torch.set_num_threads(2)\n"
+        "a = torch.randn(512, 512)\n"
+        "for _ in range(3):\n"
+        "    a = (a @ a).tanh()  # the parent's OpenMP pool is running\n"
+        "def work(i):\n"
+        "    x = torch.randn(256, 256)\n"
+        "    return float((x @ x).sum() * 0 + i)\n"
+        "print(map_items(work, range(6), workers=2))\n")
+    env = {**os.environ, "OMP_NUM_THREADS": "2"}
+    res = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, env=env)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.strip() == "[0.0, 1.0, 2.0, 3.0, 4.0, 5.0]"

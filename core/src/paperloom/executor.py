@@ -39,6 +39,15 @@ def _seed_all(seed: int) -> None:
         sys.modules["torch"].manual_seed(seed)
 
 
+def _one_thread_per_worker() -> None:
+    """A forked worker of a process that already ran torch ops on several threads must not start OpenMP again:
+    GNU OpenMP is not fork-safe, and its first parallel region in the child waits forever (seen: clip's filter
+    scoring hung under OMP_NUM_THREADS=2). One torch thread per worker also keeps workers x threads <= cores."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(1)
+
+
 def _run_chunk(fn: Callable, chunk: list[tuple[int, Any]], seed: int) -> list[tuple[int, bool, Any]]:
     out = []
     for index, item in chunk:
@@ -138,7 +147,7 @@ def _completed(fn: Callable, indexed: Iterable[tuple[int, Any]], seed: int, chun
     from concurrent.futures import FIRST_COMPLETED, wait
 
     context = mp.get_context("fork" if os.name == "posix" else "spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_one_thread_per_worker) as pool:
         running: set = set()
         for chunk in chunks:
             running.add(pool.submit(_run_chunk, fn, chunk, seed))
