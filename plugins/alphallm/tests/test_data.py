@@ -8,7 +8,7 @@ import re
 
 import pytest
 from paperloom_alphallm.components import build_arithmetic
-from paperloom_alphallm.data import INVALID, extract_answer, is_correct, read_gsm8k
+from paperloom_alphallm.data import INVALID, extract_answer, is_correct, read_gsm8k, steps_valid, verified
 
 from paperloom import UserError
 
@@ -34,6 +34,24 @@ def test_is_correct_compares_answers_like_gsm8k():
     assert is_correct("#### 1,000", "#### 1000")
     assert not is_correct("#### 5.0", "#### 5")  # GSM8K's is_correct is string equality after comma removal
     assert not is_correct("no answer", "#### 5") and not is_correct("#### 5", "no gold answer")
+
+
+def test_verified_needs_the_right_answer_by_valid_steps():
+    gold = "5+3=8\n8+3=11\n#### 11"
+    assert verified("5+3=8\n8+3=11\n#### 11\n", gold)
+    assert is_correct("5+3=7\n7+3=11\n#### 11\n", gold) and not verified("5+3=7\n7+3=11\n#### 11\n", gold)
+    assert not verified("5+3=8\n8+3=11\n#### 12\n", gold)
+    assert steps_valid("Natalia sold 48/2 = 24 clips in May.\n48+24 = 72\n#### 72")  # GSM8K style
+    assert steps_valid("1,000 - 5 = 995, then 3 x 4 = 12 and 7 * 2 = 14") and steps_valid("no equations")
+    assert not steps_valid("12-4=8\n8-4=5") and not steps_valid("6/0=1") and not steps_valid("2.5*2=4")
+    rng = __import__("random").Random(0)
+    for p in build_arithmetic(None, n=50, seed=3):  # every generated gold solution verifies
+        assert verified(p["answer"], p["answer"])
+        lines = p["answer"].splitlines()
+        k = rng.randrange(len(lines) - 1)  # corrupt one result: the chain no longer holds
+        a, c = lines[k].split("=")
+        lines[k] = f"{a}={int(c) + 1}"
+        assert not steps_valid("\n".join(lines))
 
 
 def test_read_gsm8k_jsonl(tmp_path):

@@ -54,6 +54,35 @@ def test_improve_and_synthesize(tmp_path):
     assert len(rows) == 4 and all("####" in r["answer"] for r in rows)
 
 
+def test_improve_killed_after_round_1_resumes_to_the_unbroken_result(tmp_path, monkeypatch):
+    from paperloom_alphallm import self_improve
+
+    args = [POLICY, "data_args={n: 8}", "eval_data_args={n: 2, split: test}", "improve.rounds=2", "improve.problems=3",
+            "improve.keep=score", "improve.threshold=0.0", "improve.trainer.max_steps=2",
+            "improve.trainer.batch_size=2", *SEARCH, *CRITICS]
+    _, whole = run("improve", tmp_path, *args, name="whole")
+    real, calls, alive = self_improve.improve_round, [], {"dies": True}
+
+    def killed_in_round_2(ctx, name, *a, **kw):
+        calls.append(name)
+        if name == "round2" and alive["dies"]:
+            raise RuntimeError("killed")  # the run dies during round 2: round 1 is finished and saved
+        return real(ctx, name, *a, **kw)
+
+    monkeypatch.setattr(self_improve, "improve_round", killed_in_round_2)
+    with pytest.raises(RuntimeError, match="killed"):
+        run("improve", tmp_path, *args, name="broken")
+    round1 = tmp_path / "broken" / "stages" / "round1" / "result.json"
+    assert calls == ["round1", "round2"] and round1.is_file()
+    stamp = round1.stat().st_mtime_ns
+    calls.clear()
+    alive["dies"] = False
+    _, resumed = execute("alphallm:improve", out=tmp_path / "broken", resume=True, device="cpu", plot=False)
+    assert calls == ["round2"]  # round 1 was loaded, not searched and fine-tuned again
+    assert round1.stat().st_mtime_ns == stamp
+    assert resumed == pytest.approx(whole) and {"greedy_accuracy_round2", "kept_round2"} <= set(resumed)
+
+
 def test_search_is_identical_over_worker_processes(tmp_path, tok, stepper, policy, search_cfg):
     from paperloom_alphallm.components import build_arithmetic
     from paperloom_alphallm.critics import Critics

@@ -39,7 +39,8 @@ class SearchConfig:
                          help="best-leaf: the trajectory whose leaf scores highest (Sec. 4.5); vote: score-weighted "
                               "vote over every complete trajectory")
     orm: str = option("learned", choices=("learned", "exact", "none"),
-                      help="ORM: the critic's orm head, the exact '#### n' checker (needs gold answers), or none")
+                      help="ORM: the critic's orm head, the exact checker (right '#### n' answer by valid steps; needs "
+                           "gold answers), or none")
     b_value: float = option(1.0, min=0, help="weight of the value function in the score")
     b_prm: float = option(1.0, min=0, help="weight of the PRM in the score")
     b_orm: float = option(1.0, min=0, help="weight of the mean fast-rollout ORM in the score")
@@ -136,8 +137,9 @@ class ImproveSettings:
     rounds: int = option(2, min=1, help="self-improvement rounds R")
     problems: int = option(256, min=1, help="problems searched per round (imagination: fresh ones each round)")
     keep: str = option("exact", choices=("exact", "score"),
-                       help="filter f: exact (the answer checker, where problems carry answers) or score (the "
-                            "trajectory's critic score > threshold, the paper's ORM filter)")
+                       help="filter f: exact (a trajectory of the tree with the right answer by valid steps, where "
+                            "problems carry answers) or score (the chosen trajectory's critic score > threshold, the "
+                            "paper's ORM filter)")
     threshold: float = option(0.5, min=0, max=1, help="gamma: the score a kept trajectory must exceed")
     optim: OptimConfig = option(default_factory=lambda: OptimConfig(lr=1e-3, min_lr=1e-4, warmup_steps=10,
                                                                     weight_decay=0.0))
@@ -178,6 +180,10 @@ class DemoConfig:
     max_start: int = option(20, min=2, help="largest starting count")
     pretrain_steps: int = option(600, min=1, help="policy pre-training steps (sets its greedy accuracy)")
     pretrain_lr: float = option(3e-3, min=0, help="policy pre-training peak learning rate")
+    pretrain_target: float = option(0.4, min=0, max=1, help="stop pre-training at the first check where greedy "
+                                                           "accuracy on the dev problems reaches this (0: never)")
+    pretrain_check_every: int = option(25, min=1, help="steps between those checks")
+    dev_problems: int = option(100, min=1, help="generated problems (apart from train and test) for those checks")
     batch_size: int = option(32, min=1, help="sequences per training step")
     budgets: list[int] = option([8, 16, 32], help="rollout budgets (options per problem) compared")
     search: SearchConfig = option(default_factory=SearchConfig)

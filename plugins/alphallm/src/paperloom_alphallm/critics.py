@@ -4,7 +4,8 @@ score(s) = b_value * v(s) + b_PRM * PRM(s) + b_ORM * E_{tau ~ pi_fast(s)}[ORM(ta
 divided by the sum of the weights in play, so Q stays in [0, 1] like the rewards it averages.
 
 Training data from policy rollouts on problems with known answers (the paper: 50 trajectories per prompt):
-value targets v(s_t) = r (the trajectory's 0/1 return, MSE); PRM targets for (s_t, o_t) = the Monte-Carlo
+value targets v(s_t) = r (the trajectory's 0/1 return, MSE; r = 1 for the right final answer reached by valid
+steps, `data.verified`); PRM targets for (s_t, o_t) = the Monte-Carlo
 estimate of the return through that step (the mean r of the sampled trajectories sharing the prefix; the
 paper's "MC estimation with prefix sampling" proxy); ORM target = r for the whole trajectory.
 """
@@ -17,7 +18,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
-from .data import is_correct, prompt
+from .data import prompt, verified
 from .options import Stepper
 
 
@@ -51,7 +52,7 @@ class Critics:
 
     def orm_of(self, seq: list[int], text: str) -> float:
         if self.orm == "exact":
-            return float(self.gold is not None and is_correct(text, self.gold))
+            return float(self.gold is not None and verified(text, self.gold))
         if self.orm == "learned" and self.critic is not None and "orm" in self.critic.heads:
             return self.critic.at_last([seq], self.pad)["orm"][0]
         return 0.0
@@ -75,7 +76,7 @@ def critic_examples(problems: list[dict], completions: list[list[str]], stepper:
     """One example per sampled trajectory: token ids and the (position, target) lists of each head."""
     out = []
     for prob, comps in zip(problems, completions):
-        rewards = [float(is_correct(c, prob["answer"])) for c in comps]
+        rewards = [float(verified(c, prob["answer"])) for c in comps]  # right answer by valid steps
         through: dict[str, list[float]] = defaultdict(list)  # prefix text -> returns of trajectories through it
         for c, r in zip(comps, rewards):
             for k in range(1, len(_steps(c)) + 1):

@@ -29,6 +29,28 @@ def is_correct(completion: str, gold: str) -> bool:
     return want != INVALID and extract_answer(completion) == want  # string equality, as GSM8K's is_correct
 
 
+EQUATION_RE = re.compile(r"(\-?[0-9][0-9,]*(?:\.[0-9]+)?)\s*([-+*/x])\s*(\-?[0-9][0-9,]*(?:\.[0-9]+)?)\s*=\s*"
+                         r"(\-?[0-9][0-9,]*(?:\.[0-9]+)?)")
+
+
+def steps_valid(completion: str) -> bool:
+    """Every equation `a op b = c` written in the solution holds (commas removed; `x` is times): the exact
+    check of the *process* a verifiable domain allows. Solutions without equations pass."""
+    for a, op, b, c in EQUATION_RE.findall(completion):
+        a, b, c = (float(v.replace(",", "")) for v in (a, b, c))
+        want = a + b if op == "+" else a - b if op == "-" else a * b if op in "*x" else (a / b if b else None)
+        if want is None or abs(want - c) > 1e-6 * max(1.0, abs(want)):
+            return False
+    return True
+
+
+def verified(completion: str, gold: str) -> bool:
+    """The right final answer reached by valid steps: what the self-improvement filter and the critics'
+    training targets use where answers are known. A right answer after a wrong step (e.g. '5+3=7\n7+3=11\n
+    #### 11') does not count: fine-tuning on such trajectories taught the demo's policy wrong arithmetic."""
+    return is_correct(completion, gold) and steps_valid(completion)
+
+
 def prompt(question: str) -> str:
     """The state the search starts from; each option (reasoning step) then ends at a newline (Sec. 4.3.1)."""
     return f"Q: {question}\nA:\n"

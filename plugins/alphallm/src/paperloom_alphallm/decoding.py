@@ -51,4 +51,5 @@ def rerank(samples: list[Any], critics: Critics, state: list[int]) -> dict:
               for i in range(len(samples))]
     best = max(range(len(samples)), key=lambda i: scores[i])
     return {"answer": extract_answer(samples[best].text), "rollouts": sum(n_steps(o.text) for o in samples),
-            "samples": len(samples)}
+            "samples": len(samples), "heads": {**{h: heads[h] for h in critics.critic.heads}, "score": scores}
+            if critics.critic is not None else {"score": scores}}

@@ -1,13 +1,18 @@
 """The demo: AlphaLLM's claims at small scale, on generated arithmetic word problems, in a few CPU minutes.
 
-1. `pretrain`: a tiny policy (`policy`, built by name; a character tokenizer) pre-trained on `train_problems`
-   problems with plugins/lm's recipe for `pretrain_steps` steps, to a modest greedy accuracy;
-2. `critics`: value / PRM / ORM heads on a copy of the policy, fitted on its rollouts' returns (Sec. 4.4);
+1. `pretrain`: a tiny policy (`policy`, built by name; numbers and words as tokens) pre-trained on
+   `train_problems` problems with plugins/lm's module and schedule, keeping a moving average of its weights,
+   until the averaged model's greedy accuracy on `dev_problems` reaches `pretrain_target` (at most
+   `pretrain_steps`): a modest policy on every seed;
+2. `critics`: value / PRM / ORM heads on a copy of the policy, fitted on its rollouts at the search's
+   temperature, with returns from the exact checker (right answer by valid steps) (Sec. 4.4);
 3. on `test_problems` held-out problems (the same for every method): greedy, self-consistency, re-ranking
    and eta-MCTS at each rollout budget in `budgets` (the sampling baselines get exactly the options eta-MCTS
-   used on each problem);
+   used on each problem; no method sees the answers); plus diagnostics scored afterwards by the checker: the
+   critics' AUC, whether any leaf of the tree / any sample was right, how often eta-MCTS chose right then;
 4. `improve.rounds` self-improvement rounds on fresh generated problems (imagination through the problem
-   generator): eta-MCTS -> keep correct trajectories -> SFT -> refit critics; greedy / eta-MCTS accuracy per round.
+   generator): eta-MCTS (exact ORM: these problems carry answers) -> keep a verified trajectory of the tree ->
+   SFT; greedy / eta-MCTS accuracy per round.
 
 The paper's claims are reported as paired differences on the same problems minus `margin_se` standard errors
 (eta-MCTS - greedy, eta-MCTS - self-consistency, eta-MCTS - re-ranking at the largest budget; greedy after
@@ -50,11 +55,13 @@ def demo(cfg: Any, ctx: Any) -> dict:
     seen = {p["question"] for p in train}
     test = synthetic.arithmetic_problems(cfg.test_problems, ctx.seed + 1_000_003, exclude=seen, **kw)
     seen |= {p["question"] for p in test}
+    dev = synthetic.arithmetic_problems(cfg.dev_problems, ctx.seed + 3_000_003, exclude=seen, **kw)
+    seen |= {p["question"] for p in dev}
     s = cfg.improve
     fresh = synthetic.arithmetic_problems(s.problems * s.rounds + cfg.critics.problems, ctx.seed + 2_000_003,
                                           exclude=seen, **kw)  # imagination: new prompts from the generator
 
-    policy = _policy(cfg, ctx, tok, train)
+    policy = _policy(cfg, ctx, tok, train, dev)
     ctx.log.info(f"policy ready ({time.time() - t0:.0f} s)")
     critic = _critic(cfg, ctx, policy, stepper, fresh[s.problems * s.rounds:])
     critics = Critics(critic, stepper, cfg.search.b_value, cfg.search.b_prm, cfg.search.b_orm, cfg.search.orm)
@@ -67,6 +74,8 @@ def demo(cfg: Any, ctx: Any) -> dict:
     round0 = {"greedy_accuracy": mean_se(greedy_before)[0], "greedy_se": mean_se(greedy_before)[1],
               "mcts_accuracy": metrics[f"mcts_accuracy_b{top}"], "mcts_se": metrics[f"mcts_se_b{top}"]}
     search_cfg = _at_budget(cfg.search, top)
+    if s.keep == "exact":  # the rounds' fresh problems carry answers: their search may use the exact checker as
+        search_cfg.orm = "exact"  # ORM (training only; evaluate_policy switches it back for held-out problems)
     improved, rows, round_metrics = run_rounds(ctx, policy, stepper, critic, fresh, test, search_cfg, s, cfg.critics,
                                                round0=round0)
     _, _, greedy_after = greedy_accuracy(ctx, improved, stepper, test)
@@ -81,6 +90,13 @@ def demo(cfg: Any, ctx: Any) -> dict:
         "mcts_minus_greedy_lower": metrics[f"mcts_minus_greedy_b{top}"] - k * metrics[f"mcts_minus_greedy_se_b{top}"],
         "mcts_minus_sc_lower": metrics[f"mcts_minus_sc_b{top}"] - k * metrics[f"mcts_minus_sc_se_b{top}"],
         "mcts_minus_rerank_lower": metrics[f"mcts_minus_rerank_b{top}"] - k * metrics[f"mcts_minus_rerank_se_b{top}"],
+        # measured properties (README "Demo"): the critics rank right above wrong solutions, and the tree holds a
+        # right trajectory more often than greedy decoding is right
+        "auc_score_lower": metrics[f"auc_score_b{top}"] - k * metrics[f"auc_score_se_b{top}"],
+        "mcts_any_minus_greedy_lower": metrics[f"mcts_any_minus_greedy_b{top}"]
+        - k * metrics[f"mcts_any_minus_greedy_se_b{top}"],
+        "sc_any_minus_greedy_lower": metrics[f"sc_any_minus_greedy_b{top}"]
+        - k * metrics[f"sc_any_minus_greedy_se_b{top}"],
         "seconds": time.time() - t0,
     })
     figures.budget_curve(metrics, cfg.budgets, ctx.out / "accuracy_vs_budget.png",
@@ -102,7 +118,7 @@ def _at_budget(search: Any, budget: int) -> Any:
     return out
 
 
-def _policy(cfg: Any, ctx: Any, tok: Any, train: list[dict]) -> Any:
+def _policy(cfg: Any, ctx: Any, tok: Any, train: list[dict], dev: list[dict]) -> Any:
     folder = ctx.out / "policy"
     if (folder / "config.json").is_file():
         ctx.log.info(f"pre-trained policy found at {folder} (resume)")
@@ -116,8 +132,12 @@ def _policy(cfg: Any, ctx: Any, tok: Any, train: list[dict]) -> Any:
     trainer = TrainerConfig(max_steps=cfg.pretrain_steps, batch_size=cfg.batch_size, val_every=10**6,
                             checkpoint_every=max(1, cfg.pretrain_steps // 4),
                             log_every=max(1, cfg.pretrain_steps // 10))
-    res = pretrain_policy(model, tok, train, optim, trainer, ctx.stage("pretrain"))
-    ctx.log.info(f"policy pre-trained: val loss {res['init_val_loss']:.3f} -> {res['val_loss']:.3f}")
+    res = pretrain_policy(model, tok, train, optim, trainer, ctx.stage("pretrain"), dev=dev,
+                          target=cfg.pretrain_target, check_every=cfg.pretrain_check_every)
+    curve = ", ".join(f"{s}: {a:.2f}" for s, a in res["dev_curve"])
+    ctx.log.info(f"policy pre-trained for {res['steps']} steps: val loss {res['init_val_loss']:.3f} -> "
+                 f"{res['val_loss']:.3f}; greedy accuracy on {len(dev)} dev problems by step: {curve}")
+    atomic_write_json(folder.parent / "pretrain.json", {k: v for k, v in res.items() if k != "is_global_zero"})
     save_hf(model, folder, tok)
     return model.eval()
 

@@ -12,10 +12,20 @@ LABELS = {"greedy": "greedy", "sc": "self-consistency", "rerank": "re-ranking (c
 def budget_curve(metrics: dict, budgets: list[int], path: Path, title: str = "accuracy vs rollout budget") -> Path:
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 4))
+    g = [metrics[f"greedy_accuracy_b{b}"] for b in budgets]  # one decode: the same at every budget
+    g_se = [metrics[f"greedy_se_b{b}"] for b in budgets]
+    ax.axhline(g[0], color="k", ls="--", lw=1, label=f"greedy ({g[0]:.2f})")
+    ax.axhspan(g[0] - g_se[0], g[0] + g_se[0], color="k", alpha=0.08)
     for m, label in LABELS.items():
+        if m == "greedy":
+            continue
         ys = [metrics[f"{m}_accuracy_b{b}"] for b in budgets]
         es = [metrics[f"{m}_se_b{b}"] for b in budgets]
         ax.errorbar(budgets, ys, yerr=es, marker="o", capsize=3, label=label)
+    if all(f"mcts_any_accuracy_b{b}" in metrics for b in budgets):  # the oracle: a right leaf in the tree
+        ax.errorbar(budgets, [metrics[f"mcts_any_accuracy_b{b}"] for b in budgets],
+                    yerr=[metrics[f"mcts_any_se_b{b}"] for b in budgets], marker="x", ls=":", capsize=3,
+                    color="gray", label="eta-MCTS: some leaf right (oracle)")
     ax.set_xscale("log", base=2)
     ax.set_xticks(budgets, [str(b) for b in budgets])
     ax.set_xlabel("rollout budget (options generated per problem)")

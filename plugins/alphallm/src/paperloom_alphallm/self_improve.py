@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from .critics import Critics, critic_examples
-from .data import is_correct, prompt
+from .data import is_correct, prompt, verified
 from .eta_mcts import EtaMCTS
 from .learning import sft, train_critic
 from .model import Critic
@@ -30,6 +30,9 @@ def _search_one(item: dict, policy: Any, stepper: Stepper, critics: Critics, cfg
            "rollouts": r.rollouts, "tokens": r.tokens, "nodes": r.nodes}
     if item.get("answer"):
         out["correct"] = bool(is_correct(r.text, item["answer"]))
+        right = [c for c in r.candidates if c["in_tree"] and verified(c["text"], item["answer"])]
+        best = max(right, key=lambda c: c["score"]) if right else None  # the tree's best verified trajectory
+        out["right_solution"] = r.text if verified(r.text, item["answer"]) else (best["text"] if best else None)
     return out
 
 
@@ -65,8 +68,8 @@ def fit_critics(ctx: Any, policy: Any, stepper: Stepper, problems: list[dict], c
 
 def keep(results: list[dict], mode: str, threshold: float) -> list[dict]:
     """The filter f of Sec. 4.5: trajectories with a critic score above gamma, or exactly correct ones."""
-    if mode == "exact":
-        return [r for r in results if r.get("correct")]
+    if mode == "exact":  # the exact checker: a right trajectory of the tree (the chosen one if it is right)
+        return [{**r, "solution": r["right_solution"]} for r in results if r.get("right_solution")]
     return [r for r in results if r["score"] > threshold]
 
 
@@ -76,9 +79,13 @@ def improve_round(ctx: Any, name: str, policy: Any, stepper: Stepper, critic: An
     """One round: search -> filter -> SFT (a copy of the policy) -> refit the critics. Returns the new policy,
     critic and the round's statistics."""
     # stages are flat (round1-sft, round1-critics): every stage's ctx.map then reaches the run's --workers
+    import time
+
+    t0 = time.time()
     critics = Critics(critic, stepper, search_cfg.b_value, search_cfg.b_prm, search_cfg.b_orm, search_cfg.orm)
     results = search_problems(ctx, problems, policy, stepper, critics, search_cfg, description="search (train)")
     kept = keep(results, settings.keep, settings.threshold)
+    ctx.log.info(f"{name}: searched {len(results)} problems in {time.time() - t0:.0f} s, kept {len(kept)}")
     stats = {"searched": len(results), "kept": len(kept),
              "search_train_accuracy": sum(bool(r.get("correct")) for r in results) / max(1, len(results))}
     new_policy = copy.deepcopy(policy)
