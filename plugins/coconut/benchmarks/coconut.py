@@ -28,7 +28,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the plain reference the tests use
-from reference import OFFSET, VOID, new_stat, reference_average  # noqa: E402
+from reference import new_stat, reference_average, reference_pq_image  # noqa: E402
 
 # --------------------------------------------------------------------------- data
 
@@ -108,62 +108,8 @@ def ref_single(args):
 
 
 def ref_image(pan_gt, gt_ann, pan_pred, pred_ann, categories, stat):
-    """panopticapi's per-image body, step for step (one np.unique of the prediction for its areas and its
-    input checks, one of the uint64 joint ids, Python loops over the pairs)."""
-    gt_segms = {el["id"]: dict(el) for el in gt_ann["segments_info"]}
-    pred_segms = {el["id"]: dict(el) for el in pred_ann["segments_info"]}
-    pred_labels_set = set(pred_segms)
-    labels, labels_cnt = np.unique(pan_pred, return_counts=True)
-    for label, label_cnt in zip(labels, labels_cnt):
-        if label not in pred_segms:
-            if label == VOID:
-                continue
-            raise KeyError(f"segment {label} in PNG, not in JSON")
-        pred_segms[label]["area"] = label_cnt
-        pred_labels_set.remove(label)
-        if pred_segms[label]["category_id"] not in categories:
-            raise KeyError("unknown category")
-    if pred_labels_set:
-        raise KeyError("segments in JSON, not in PNG")
-    pan_gt_pred = pan_gt.astype(np.uint64) * OFFSET + pan_pred.astype(np.uint64)
-    gt_pred_map = {}
-    labels, labels_cnt = np.unique(pan_gt_pred, return_counts=True)
-    for label, intersection in zip(labels, labels_cnt):
-        gt_pred_map[(label // OFFSET, label % OFFSET)] = intersection
-    gt_matched, pred_matched = set(), set()
-    for (gt_label, pred_label), intersection in gt_pred_map.items():
-        if gt_label not in gt_segms or pred_label not in pred_segms:
-            continue
-        if gt_segms[gt_label]["iscrowd"] == 1:
-            continue
-        if gt_segms[gt_label]["category_id"] != pred_segms[pred_label]["category_id"]:
-            continue
-        union = (pred_segms[pred_label]["area"] + gt_segms[gt_label]["area"] - intersection
-                 - gt_pred_map.get((VOID, pred_label), 0))
-        iou = intersection / union
-        if iou > 0.5:
-            st = stat[gt_segms[gt_label]["category_id"]]
-            st["tp"] += 1
-            st["iou"] += iou
-            gt_matched.add(gt_label)
-            pred_matched.add(pred_label)
-    crowd = {}
-    for gt_label, gt_info in gt_segms.items():
-        if gt_label in gt_matched:
-            continue
-        if gt_info["iscrowd"] == 1:
-            crowd[gt_info["category_id"]] = gt_label
-            continue
-        stat[gt_info["category_id"]]["fn"] += 1
-    for pred_label, pred_info in pred_segms.items():
-        if pred_label in pred_matched:
-            continue
-        intersection = gt_pred_map.get((VOID, pred_label), 0)
-        if pred_info["category_id"] in crowd:
-            intersection += gt_pred_map.get((crowd[pred_info["category_id"]], pred_label), 0)
-        if intersection / pred_info["area"] > 0.5:
-            continue
-        stat[pred_info["category_id"]]["fp"] += 1
+    """panopticapi's per-image body, step for step (tests/reference.py, with its prediction input checks)."""
+    reference_pq_image(pan_gt, gt_ann["segments_info"], pan_pred, pred_ann["segments_info"], stat, categories)
 
 
 def reference(root: Path, processes: int) -> dict:

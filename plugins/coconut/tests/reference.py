@@ -10,14 +10,24 @@ OFFSET = 256 * 256 * 256
 VOID = 0
 
 
-def reference_pq_image(pan_gt, gt_segs, pan_pred, pred_segs, stat):
+def reference_pq_image(pan_gt, gt_segs, pan_pred, pred_segs, stat, categories=None):
+    """panopticapi's pq_compute_single_core body for one image; with `categories`, also its prediction input
+    checks (KeyError), done inside the same np.unique pass as panopticapi does them."""
     gt_segms = {el["id"]: dict(el) for el in gt_segs}
     pred_segms = {el["id"]: dict(el) for el in pred_segs}
+    unseen = set(pred_segms)
     labels, labels_cnt = np.unique(pan_pred, return_counts=True)
     for label, label_cnt in zip(labels, labels_cnt):
         if label == VOID:
             continue
+        if categories is not None and label not in pred_segms:
+            raise KeyError(f"segment {label} in PNG, not in JSON")
         pred_segms[label]["area"] = label_cnt
+        unseen.discard(label)
+        if categories is not None and pred_segms[label]["category_id"] not in categories:
+            raise KeyError("unknown category")
+    if categories is not None and unseen:
+        raise KeyError("segments in JSON, not in PNG")
     pan_gt_pred = pan_gt.astype(np.uint64) * OFFSET + pan_pred.astype(np.uint64)
     gt_pred_map = {}
     labels, labels_cnt = np.unique(pan_gt_pred, return_counts=True)

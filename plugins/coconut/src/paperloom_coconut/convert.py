@@ -107,13 +107,6 @@ def rasterize(segmentation, h: int, w: int) -> np.ndarray:
     return mask_utils.decode(rle).astype(bool)
 
 
-def encode_rle(mask: np.ndarray) -> dict:
-    from pycocotools import mask as mask_utils
-
-    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
-    return {"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode("ascii")}
-
-
 def mask_to_segmentation(mask: np.ndarray, crowd: bool = False, offset: tuple[int, int] = (0, 0),
                          shape: tuple[int, int] | None = None) -> list | dict:
     """Exact COCO segmentation of a mask: polygons when they reproduce it pixel for pixel, else RLE.
@@ -249,4 +242,4 @@ def convert_index(index, out_dir, to: str, progress=None, limit: int = 0, imap=N
 
 
 __all__ = ["IGNORE", "VOID", "semantic_map", "trace_loops", "mask_to_segmentation", "instance_annotations",
-           "convert_index", "rasterize", "encode_rle"]
+           "convert_index", "rasterize", "encode_rle_box"]
