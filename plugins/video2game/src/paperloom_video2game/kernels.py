@@ -30,13 +30,14 @@ if HAS_TRITON:  # this module is imported on first use (model.HashEncoding.forwa
         return p0.to(tl.int64), p - p0  # the cell's lower corner and the fraction inside it
 
     @triton.jit
-    def _corners_setup(u_ptr, res_ptr, offs, m, lvl):
+    def _level(u_ptr, res_ptr, size_ptr, off_ptr, dense_ptr, offs, m, lvl):
+        """The level's resolution / table size / offset / dense flag and every point's cell and fractions."""
         r = tl.load(res_ptr + lvl)
         rf = r.to(tl.float32)
         x0, fx = _cell(u_ptr, offs, m, 0, rf)
         y0, fy = _cell(u_ptr, offs, m, 1, rf)
         z0, fz = _cell(u_ptr, offs, m, 2, rf)
-        return r, x0, y0, z0, fx, fy, fz
+        return r, x0, y0, z0, fx, fy, fz, tl.load(size_ptr + lvl), tl.load(off_ptr + lvl), tl.load(dense_ptr + lvl)
 
     @triton.jit
     def _corner(r, x0, y0, z0, fx, fy, fz, size, off, dense, corner: tl.constexpr, T_MASK):
@@ -56,8 +57,7 @@ if HAS_TRITON:  # this module is imported on first use (model.HashEncoding.forwa
         lvl = tl.program_id(1)
         m = offs < N
         f = tl.arange(0, F)
-        r, x0, y0, z0, fx, fy, fz = _corners_setup(u_ptr, res_ptr, offs, m, lvl)
-        size, off, dense = tl.load(size_ptr + lvl), tl.load(off_ptr + lvl), tl.load(dense_ptr + lvl)
+        r, x0, y0, z0, fx, fy, fz, size, off, dense = _level(u_ptr, res_ptr, size_ptr, off_ptr, dense_ptr, offs, m, lvl)
         acc = tl.zeros((BLOCK_N, F), tl.float32)
         for corner in tl.static_range(8):
             idx, w = _corner(r, x0, y0, z0, fx, fy, fz, size, off, dense, corner, T_MASK)
@@ -72,24 +72,17 @@ if HAS_TRITON:  # this module is imported on first use (model.HashEncoding.forwa
         lvl = tl.program_id(1)
         m = offs < N
         f = tl.arange(0, F)
-        r, x0, y0, z0, fx, fy, fz = _corners_setup(u_ptr, res_ptr, offs, m, lvl)
-        size, off, dense = tl.load(size_ptr + lvl), tl.load(off_ptr + lvl), tl.load(dense_ptr + lvl)
+        r, x0, y0, z0, fx, fy, fz, size, off, dense = _level(u_ptr, res_ptr, size_ptr, off_ptr, dense_ptr, offs, m, lvl)
         g = tl.load(g_ptr + offs[:, None] * (L * F) + lvl * F + f[None, :], mask=m[:, None], other=0.0)
         for corner in tl.static_range(8):
             idx, w = _corner(r, x0, y0, z0, fx, fy, fz, size, off, dense, corner, T_MASK)
             tl.atomic_add(grad_ptr + idx[:, None] * F + f[None, :], w[:, None] * g, mask=m[:, None])
 
 
-def _kernels():
-    return _forward, _backward_table
-
-
-def _launch(which: int, enc, u: torch.Tensor, data: torch.Tensor, out: torch.Tensor, block_n: int) -> None:
-    import triton
-
+def _launch(kernel, enc, u: torch.Tensor, data: torch.Tensor, out: torch.Tensor, block_n: int) -> None:
     n = len(u)
     grid = (triton.cdiv(n, block_n), enc.levels)
-    _kernels()[which][grid](u, data, enc.res, enc.sizes, enc.offsets, enc.dense.to(torch.int32), out, n,
+    kernel[grid](u, data, enc.res, enc.sizes, enc.offsets, enc.dense.to(torch.int32), out, n,
                             enc.levels, enc.table - 1, F=enc.features, BLOCK_N=block_n)
 
 
@@ -100,7 +93,7 @@ class TritonHashEncode(torch.autograd.Function):
     def forward(ctx, u: torch.Tensor, table: torch.Tensor, enc, block_n: int = 64) -> torch.Tensor:
         u32 = u.detach().float().contiguous()
         out = torch.empty(len(u), enc.levels * enc.features, device=u.device, dtype=torch.float32)
-        _launch(0, enc, u32, table.detach().float().contiguous(), out, block_n)
+        _launch(_forward, enc, u32, table.detach().float().contiguous(), out, block_n)
         ctx.save_for_backward(u, table)
         ctx.enc, ctx.block_n = enc, block_n
         return out.to(table.dtype)
@@ -114,5 +107,6 @@ class TritonHashEncode(torch.autograd.Function):
                 gu, gt = torch.autograd.grad(ctx.enc.torch_forward(u_, t_), (u_, t_), grad)
             return gu, gt, None, None
         g_table = torch.zeros(table.shape, device=table.device, dtype=torch.float32)
-        _launch(1, ctx.enc, u.detach().float().contiguous(), grad.float().contiguous(), g_table, ctx.block_n)
+        u32 = u.detach().float().contiguous()
+        _launch(_backward_table, ctx.enc, u32, grad.float().contiguous(), g_table, ctx.block_n)
         return None, g_table.to(table.dtype), None, None
