@@ -82,6 +82,12 @@ if t.is_world_process_zero():
     from safetensors.torch import save_file
     save_file({k: v.detach().clone() for k, v in policy.named_parameters()}, out + "/policy.safetensors")
     json.dump({"world": t.args.world_size, "synced": same, **m}, open(out + "/result.json", "w"))
+# every rank waits for rank 0's files, then the group closes together: a rank that exits first tears gloo down
+# under rank 0 (SIGABRT, "terminate called without an active exception", seen in CI), as core's runner does
+import torch.distributed as dist
+if dist.is_initialized():
+    dist.barrier()
+    dist.destroy_process_group()
 '''
 
 
