@@ -202,6 +202,11 @@ def run_child(which: str, root: Path, processes: int) -> None:
 
         ray.init(num_cpus=processes, include_dashboard=False, log_to_driver=False)
 
+    if which.startswith("paperloom-coconut"):  # imported before timing, as the loop's numpy and PIL are
+        import paperloom_coconut.pq  # noqa: F401
+
+        import paperloom.executor  # noqa: F401
+
     def usage():
         me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
         return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime, me.ru_minflt + kids.ru_minflt
@@ -334,6 +339,7 @@ def main() -> None:
     ap.add_argument("--root", default="")
     ap.add_argument("--ray", action="store_true", help="also run the evaluation on a local Ray cluster (2 CPUs) "
                     "in a loopback-only network namespace (needs ray, unshare, ip)")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the one-process comparison")
     ap.add_argument("--child", default="")
     args = ap.parse_args()
     if args.child:
@@ -349,9 +355,13 @@ def main() -> None:
         print(f"machine: {os.cpu_count()} CPU cores visible, load average {os.getloadavg()[0]:.1f}; "
               f"PNG decoder of the plugin: {_plugin_decoder()}\n")
         timed("paperloom-coconut", root, 1)  # builds the index cache once, so every timed run below finds it
-        floor = timed("decode-floor", root, 1)
-        rows = []
-        for p in [int(x) for x in args.processes.split(",")]:
+        # one process: `rounds` interleaved rounds of (decode floor, loop, ours), each in a fresh process, so a
+        # noisy neighbour hits all three alike; the goals are judged on the medians of the per-round ratios
+        rounds = [(timed("decode-floor", root, 1), timed("panopticapi-loop", root, 1),
+                   timed("paperloom-coconut", root, 1)) for _ in range(args.rounds)]
+        floor, ref1, one = rounds[0]
+        rows = [("1 local", 1, ref1, one)]
+        for p in [int(x) for x in args.processes.split(",") if int(x) != 1]:
             ref, mine = timed("panopticapi-loop", root, p), timed("paperloom-coconut", root, p)
             rows.append((f"{p} local", p, ref, mine))
         if args.ray:
@@ -378,12 +388,20 @@ def main() -> None:
         one = rows[0][3]
         m1 = one["metrics"]
         print(f"\nPQ = {m1['pq']:.6f}  (SQ {m1['sq']:.6f}, RQ {m1['rq']:.6f}) on {n} images")
-        ref1 = rows[0][2]
-        fl = 1000 * floor["cpu_s"] / n
-        print(f"\none process, CPU per image: panopticapi-style {1000 * ref1['cpu_s'] / n:.2f} ms, ours "
-              f"{1000 * one['cpu_s'] / n:.2f} ms -> {ref1['cpu_s'] / one['cpu_s']:.2f}x (goal >= 2x); decode floor "
-              f"({floor['decoder']}, the two PNGs only) {fl:.2f} ms -> ours / floor {1000 * one['cpu_s'] / n / fl:.2f} "
-              f"(goal <= 1.3); decoders: " + ", ".join(f"{k} {1000 * v / n:.2f} ms" for k, v in floor["all"].items()))
+        print(f"\none process, CPU ms per image, {len(rounds)} interleaved rounds (decode floor = {floor['decoder']}, "
+              "the fastest installed decoder reading the same two PNGs, nothing else):")
+        print("| round | decode floor | panopticapi-style | ours | speed-up vs panopticapi | ours / floor | "
+              "page faults ours |")
+        print("|---|---|---|---|---|---|---|")
+        speedups, vs_floor = [], []
+        for k, (fl_r, ref_r, one_r) in enumerate(rounds):
+            speedups.append(ref_r["cpu_s"] / one_r["cpu_s"])
+            vs_floor.append(one_r["cpu_s"] / fl_r["cpu_s"])
+            print(f"| {k + 1} | {1000 * fl_r['cpu_s'] / n:.2f} | {1000 * ref_r['cpu_s'] / n:.2f} | "
+                  f"{1000 * one_r['cpu_s'] / n:.2f} | {speedups[-1]:.2f}x | {vs_floor[-1]:.2f} | {one_r['minflt']} |")
+        print(f"median: {float(np.median(speedups)):.2f}x panopticapi's speed (goal >= 2x), ours / floor "
+              f"{float(np.median(vs_floor)):.2f} (goal <= 1.3); decoders (round 1): "
+              + ", ".join(f"{k} {1000 * v / n:.2f} ms" for k, v in floor["all"].items()))
         two = next((r for r in rows if r[1] == 2 and r[2] is not None), None)
         if two:
             print(f"2 local workers / 1: {one['seconds'] / two[3]['seconds']:.2f}x the throughput (goal >= 1.7x on an "

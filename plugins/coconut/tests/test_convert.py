@@ -127,16 +127,42 @@ def _canonical(loop):
     return tuple(corners[k:] + corners[:k])
 
 
+@pytest.mark.parametrize("backend", ["c", "numpy"])
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
-def test_trace_loops_equals_the_plain_boundary_walk(seed):
-    """The vectorized successor tracing gives the same loops (vertices, order, orientation) as the plain walk
-    over a dict of boundary edges (tests/reference.py), on random masks with holes, pinches and many parts."""
+def test_trace_loops_equals_the_plain_boundary_walk(seed, backend):
+    """The compiled walk and the vectorized successor tracing give the same loops (vertices, order,
+    orientation) as the plain walk over a dict of boundary edges (tests/reference.py), on random masks with
+    holes, pinches and many parts; and the two give them identically (same start, same order)."""
     from reference import reference_trace_loops
+    from test_pq import kernel_built
 
+    if backend == "c" and not kernel_built():
+        pytest.skip("no C compiler: the numpy tracer is the one in use")
     rng = np.random.default_rng(seed)
     for _ in range(40):
         h, w = rng.integers(1, 30, 2)
         m = rng.random((h, w)) < rng.uniform(0.2, 0.8)
-        got = sorted(_canonical(p) for p in trace_loops(m))
+        loops = trace_loops(m, backend)
         want = sorted(_canonical(p) for p in reference_trace_loops(m))
-        assert got == want
+        assert sorted(_canonical(p) for p in loops) == want
+        if backend == "c":
+            numpy_loops = trace_loops(m, "numpy")
+            assert len(loops) == len(numpy_loops)
+            assert all(np.array_equal(a, b) for a, b in zip(loops, numpy_loops))
+
+
+def test_a_hole_is_a_negative_loop():
+    """The compiled path refuses polygons for a mask with a negative (clockwise) loop instead of running the
+    8-connected background labelling first: the two tests agree on random masks."""
+    from paperloom_coconut.convert import _polygons, has_hole, signed_area
+    from test_pq import kernel_built
+
+    rng = np.random.default_rng(5)
+    for _ in range(300):
+        h, w = rng.integers(1, 20, 2)
+        m = rng.random((h, w)) < rng.uniform(0.3, 0.9)
+        if m.any():
+            negative = any(signed_area(p) < 0 for p in trace_loops(m, "numpy"))
+            assert negative == has_hole(m)
+            if kernel_built():
+                assert (_polygons(m) is None) == has_hole(m)

@@ -160,6 +160,68 @@ def test_exact_sums_are_order_independent():
     assert math.fsum(a) == math.fsum(b) == math.fsum(vals)
 
 
+def pair_counts_loop(gt, g_id, pred, p_id):
+    """Eq. 1's intersections by a plain loop over pixels: a dict of (GT label, prediction label) -> count."""
+    g_lab = {int(s): j + 1 for j, s in enumerate(g_id)}
+    p_lab = {int(s): j + 1 for j, s in enumerate(p_id)}
+    out = {}
+    for a, b in zip((gt & 0xFFFFFF).ravel().tolist(), (pred & 0xFFFFFF).ravel().tolist()):
+        key = (g_lab.get(a, len(g_id) + 1) if a else 0, p_lab[b] if b else 0)
+        out[key] = out.get(key, 0) + 1
+    return out
+
+
+def kernel_built() -> bool:
+    """The C kernel must be there wherever a compiler was (setuptools builds it as an optional extension)."""
+    import shutil
+    import sysconfig
+
+    from paperloom_coconut import pq
+
+    cc = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    assert pq._KERNEL is not None or shutil.which(cc) is None, "a C compiler exists but the kernel was not built"
+    return pq._KERNEL is not None
+
+
+def as_rgba(rng, ids):
+    """A PNG's RGBA pixels of ids, with random alpha bytes (which carry no id)."""
+    return np.concatenate([id2rgb(ids), rng.integers(0, 256, (*ids.shape, 1)).astype(np.uint8)], axis=2)
+
+
+@pytest.mark.parametrize("backend", ["c", "numpy"])
+@pytest.mark.parametrize("seed,form,shape", [(0, "words", (37, 53)), (1, "rgb", (37, 53)), (2, "rgb+rgba", (37, 53)),
+                                             (3, "rgba", (37, 53)), (4, "rgb", (5, 13)), (5, "rgb", (64, 97))])
+def test_joint_histogram_equals_a_pixel_loop(backend, seed, form, shape):
+    """Both implementations against the loop, on uint32 id words with random high bytes, RGB and RGBA pixels
+    (alpha ignored) and a mix, with GT ids the JSON lacks (the orphan row), long runs and single pixels; label
+    maps too. Shapes: 64-pixel blocks with a tail, exactly one block after the first pixel (5 x 13), many."""
+    from paperloom_coconut.pq import joint_histogram
+
+    if backend == "c" and not kernel_built():
+        pytest.skip("no C compiler: the numpy path is the one in use")
+    rng = np.random.default_rng(seed)
+    pan, segs = random_panoptic(rng, *shape, 9, void=0.2)
+    pred, psegs = perturb(rng, pan, segs)
+    g_id = [s["id"] for s in segs][:-1]  # the last listed GT segment becomes unlisted: orphan pixels
+    p_id = [s["id"] for s in psegs]
+    forms = {"words": lambda a: a | (rng.integers(0, 256, a.shape).astype(np.uint32) << 24), "rgb": id2rgb,
+             "rgba": lambda a: as_rgba(rng, a)}
+    g_form, p_form = (form.split("+") * 2)[:2]
+    gt_in, pred_in = forms[g_form](pan), forms[p_form](pred)
+    counts, gl, pl = joint_histogram(gt_in, g_id, pred_in, p_id, labels=True, backend=backend)
+    want = pair_counts_loop(pan, g_id, pred, p_id)
+    got = {(int(a), int(b)): int(counts[a, b]) for a, b in zip(*np.nonzero(counts))}
+    assert counts.shape == (len(g_id) + 2, len(p_id) + 1) and got == want
+    assert counts[-1].sum() > 0  # the case is exercised: unlisted GT pixels exist
+    assert gl.dtype == np.int16 and int((gl == len(g_id) + 1).sum()) == int(counts[-1].sum())
+    np.testing.assert_array_equal(np.bincount((gl.astype(np.int64) * (len(p_id) + 1) + pl).ravel(),
+                                              minlength=counts.size), counts.ravel())
+    no_labels, none_g, none_p = joint_histogram(gt_in, g_id, pred_in, p_id, backend=backend)  # (RGB: 64-pixel blocks)
+    assert none_g is None and none_p is None and np.array_equal(no_labels, counts)
+    with pytest.raises(UserError, match=f"segment id {p_id[0]} is in the PNG but not in the JSON"):
+        joint_histogram(gt_in, g_id, pred_in, p_id[1:], backend=backend)
+
+
 def test_errors_name_the_problem():
     cats = Categories(CATS)
     gt = np.array([[5, 5], [0, 7]], np.uint32)

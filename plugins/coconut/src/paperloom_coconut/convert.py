@@ -32,15 +32,20 @@ def semantic_map(ids: np.ndarray, segments: list[dict], cat_index: dict[int, int
 # --------------------------------------------------------------------------- exact polygons
 
 
-def trace_loops(mask: np.ndarray) -> list[np.ndarray]:
+def trace_loops(mask: np.ndarray, backend: str = "auto") -> list[np.ndarray]:
     """Closed loops of pixel-corner vertices around a boolean mask, foreground on the right.
 
     Outer boundaries have positive shoelace area (y axis down), holes negative. At a corner shared
-    by two diagonal pixels the walk turns right, so 4-connected parts get separate loops.
+    by two diagonal pixels the walk turns right, so 4-connected parts get separate loops. Vertices where the
+    boundary goes straight on are left out; each loop starts at its first top edge in raster order.
 
-    Every unit boundary edge gets its successor in one vectorized pass (the edge leaving its end vertex; at a
-    pinch vertex the right turn); the loops are then the cycles of that permutation, walked over plain ints.
+    backend "c": the compiled walk (`_kernels.c`); "numpy": every unit boundary edge gets its successor in one
+    vectorized pass (the edge leaving its end vertex; at a pinch vertex the right turn), the loops are the
+    cycles of that permutation; "auto": the compiled one when it was built. Both give the same loops.
     """
+    if backend != "numpy" and _TRACE is not None:
+        mask = np.ascontiguousarray(mask, bool)
+        return [np.frombuffer(xy, np.float64).reshape(-1, 2) for xy, _ in _TRACE(mask, *mask.shape)]
     m = np.pad(np.asarray(mask, bool), 1)
     fg = m[1:-1, 1:-1]
     W = fg.shape[1] + 1  # vertices (x, y) of the pixel-corner grid, id = y * W + x
@@ -116,12 +121,33 @@ def mask_to_segmentation(mask: np.ndarray, crowd: bool = False, offset: tuple[in
     integer translations: it scales coordinates by 5 and rounds, so a shift moves every pixel by the same
     amount; a test checks full-image rasterizations of masks at the image border too)."""
     shape = tuple(shape or mask.shape)
-    if not crowd and not has_hole(mask):  # a hole needs a clockwise loop, which COCO polygons cannot express
-        loops = trace_loops(mask)
-        if loops and all(signed_area(p) > 0 for p in loops):
-            if np.array_equal(rasterize([p.ravel().tolist() for p in loops], *mask.shape), mask):
-                return [(p + np.asarray(offset, np.float64)).ravel().tolist() for p in loops]
+    if not crowd:
+        polygons = _polygons(mask)  # a hole needs a clockwise loop, which COCO polygons cannot express
+        if polygons and np.array_equal(rasterize(polygons, *mask.shape), mask):
+            shift = np.asarray(offset, np.float64)
+            return [(p.reshape(-1, 2) + shift).ravel().tolist() for p in polygons]
     return encode_rle_box(mask, offset, shape)
+
+
+def _polygons(mask: np.ndarray) -> list[np.ndarray] | None:
+    """The mask's loops as flat float64 [x0, y0, ...] arrays when every loop is an outer boundary, else None
+    (a hole)."""
+    if _TRACE is not None:  # the compiled walk returns the signed areas with the loops
+        mask = np.ascontiguousarray(mask, bool)
+        loops = _TRACE(mask, *mask.shape)
+        if loops and all(area2 > 0 for _, area2 in loops):
+            return [np.frombuffer(xy, np.float64) for xy, _ in loops]
+        return None
+    if has_hole(mask):  # cheaper than tracing a mask whose loops would be refused
+        return None
+    loops = trace_loops(mask, "numpy")
+    return [p.ravel() for p in loops] if loops and all(signed_area(p) > 0 for p in loops) else None
+
+
+try:
+    from ._kernels import trace_loops as _TRACE
+except ImportError:  # built without a C compiler: the numpy tracer gives the same loops
+    _TRACE = None
 
 
 def has_hole(mask: np.ndarray) -> bool:

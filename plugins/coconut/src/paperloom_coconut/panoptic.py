@@ -65,9 +65,17 @@ def read_ids(path: str | Path, expect_hw: tuple[int, int] | None = None) -> np.n
     """Read a panoptic PNG as (H, W) uint32 ids, with one-line errors for missing or non-RGB files and, when the
     annotation JSON gives the image's size (`expect_hw`, -1 = unknown), for a PNG of another size.
 
-    Decoder: libspng (pyspng) straight to RGBA words when installed, the fastest measured here (per 640x480
-    PNG: pyspng 1.35 ms, OpenCV 1.7, PIL 1.9 + 0.2 for RGBA; see the README), PIL otherwise. The header is
-    checked before decoding; the RGBA words are masked in place (R + 256 G + 256^2 B), no other copy."""
+    Decoder: libspng (pyspng) when installed, the fastest measured here (README), PIL otherwise; straight to
+    RGBA words, whose alpha byte is masked in place (R + 256 G + 256^2 B): no other copy."""
+    words = read_pixels(path, expect_hw, rgba=True).view("<u4")[..., 0]  # little-endian: R + 256 G + 256^2 B + 256^3 A
+    np.bitwise_and(words, np.uint32(0xFFFFFF), out=words)  # drop alpha in place: the same as rgb2id
+    return words
+
+
+def read_pixels(path: str | Path, expect_hw: tuple[int, int] | None = None, rgba: bool = False) -> np.ndarray:
+    """A panoptic PNG's pixels as decoded, (H, W, 3) uint8 for RGB files and (H, W, 4) for RGBA ones (or always
+    4 with `rgba`), after `read_ids`'s checks. The PQ evaluator reads these: decoding to the file's own format
+    is the fastest a decoder goes (the benchmark's decode floor), and its kernel takes 3 or 4 bytes a pixel."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"panoptic PNG {path} does not exist; check png_dir and the annotation's file_name")
@@ -83,24 +91,21 @@ def read_ids(path: str | Path, expect_hw: tuple[int, int] | None = None) -> np.n
         raise UserError(f"{path}: PNG is {w}x{h} but the JSON says {expect_hw[1]}x{expect_hw[0]}; fix the "
                         "annotation's height/width or the PNG")
     try:
-        rgba = _decode_rgba(data)
+        return _decode(data, "RGBA" if rgba else None)
     except Exception as exc:  # a truncated or corrupt file
         raise UserError(f"panoptic PNG {path} cannot be decoded ({str(exc)[:80]}); re-write the file") from None
-    words = rgba.view("<u4")[..., 0]  # little-endian RGBA words: R + 256 G + 256^2 B + 256^3 A
-    np.bitwise_and(words, np.uint32(0xFFFFFF), out=words)  # drop alpha in place: the same as rgb2id
-    return words
 
 
-def _decode_rgba(data: bytes) -> np.ndarray:
-    """(H, W, 4) uint8 of a PNG file's bytes."""
+def _decode(data: bytes, mode: str | None) -> np.ndarray:
+    """(H, W, C) uint8 of an 8-bit RGB(A) PNG file's bytes: C = 4 for mode "RGBA", the file's own otherwise."""
     if _PYSPNG is not None:
-        return _PYSPNG.load(data, "RGBA")
+        return _PYSPNG.load(data, mode)
     import io
 
     from PIL import Image
 
     with Image.open(io.BytesIO(data)) as im:
-        return np.array(im.convert("RGBA"))
+        return np.array(im.convert(mode) if mode else im)
 
 
 try:
@@ -293,6 +298,18 @@ def build_arrays(json_path: Path) -> tuple[dict, list, dict]:
     return arrays, cats, odd
 
 
+def check_segment_ids(seg_ids, where: str = "") -> np.ndarray:
+    """An image's segment ids as int64, each in 1..256^3-1, no repeats, at most 32766 (labels are int16)."""
+    seg_ids = np.ascontiguousarray(seg_ids, np.int64)  # contiguous: the kernel reads it as a buffer
+    if len(seg_ids) and (seg_ids.min() <= 0 or seg_ids.max() >= OFFSET):
+        raise UserError(f"{where}: segment ids must lie in 1..256^3-1")
+    if len(set(seg_ids.tolist())) != len(seg_ids):  # a set: for an image's few dozen ids, faster than np.unique
+        raise UserError(f"{where}: duplicate segment ids in segments_info")
+    if len(seg_ids) >= 2**15 - 1:
+        raise UserError(f"{where}: {len(seg_ids)} segments in one image; at most 32766 are supported")
+    return seg_ids
+
+
 _LUT: np.ndarray | None = None  # one 2^24 table per process: id -> segment index + 1, reset after each use
 
 
@@ -302,13 +319,7 @@ def label_map(ids: np.ndarray, seg_ids: np.ndarray, where: str = "", orphan: int
     A nonzero id the JSON lacks is a one-line error, or gets the label `orphan` when one is given.
     """
     global _LUT
-    seg_ids = np.asarray(seg_ids, np.int64)
-    if len(seg_ids) and (seg_ids.min() <= 0 or seg_ids.max() >= OFFSET):
-        raise UserError(f"{where}: segment ids must lie in 1..256^3-1")
-    if len(np.unique(seg_ids)) != len(seg_ids):
-        raise UserError(f"{where}: duplicate segment ids in segments_info")
-    if len(seg_ids) >= 2**15 - 1:
-        raise UserError(f"{where}: {len(seg_ids)} segments in one image; at most 32766 are supported")
+    seg_ids = check_segment_ids(seg_ids, where)
     if _LUT is None:
         _LUT = np.zeros(OFFSET, np.int16)  # 32 MB; int16 labels halve the memory traffic of every later pass
     try:

@@ -23,13 +23,15 @@ import contextlib
 import functools
 import io
 import math
+import os
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
 from paperloom import UserError
 
-from .panoptic import label_map, read_ids
+from .panoptic import OFFSET, check_segment_ids, label_map, read_pixels, rgb2id
 
 PARTIAL_FORMAT = "paperloom-coconut-partial"
 
@@ -145,14 +147,50 @@ def last_per_id(segs: list[dict]) -> tuple[list[dict], int, int | None]:
 # --------------------------------------------------------------------------- per image
 
 
-def _seg_arrays(segs: list[dict]) -> tuple[np.ndarray, ...]:
-    ids = np.asarray([s["id"] for s in segs], np.int64)
-    if (ids <= 0).any():
+class SegmentColumns(NamedTuple):
+    """A ground-truth segments_info as int64 columns (what `PanopticIndex` stores): ids, category ids, crowd
+    flags, JSON areas (-1 = none). `image_stats` takes these or the list of dicts."""
+
+    id: np.ndarray
+    category_id: np.ndarray
+    iscrowd: np.ndarray
+    area: np.ndarray
+
+    @classmethod
+    def of_index(cls, index, i: int) -> SegmentColumns:
+        a, b = int(index.seg_start[i]), int(index.seg_start[i + 1])
+        return cls(*(np.array(col[a:b], np.int64) for col in (index.seg_id, index.seg_cat, index.seg_crowd,
+                                                               index.seg_area)))
+
+
+def _gt_columns(segs, odd: dict, where: str, strict: bool) -> tuple[np.ndarray, ...]:
+    """(ids, category ids, crowd, JSON areas) of the ground truth, a repeated id keeping its last entry at the
+    place of its first (panopticapi's {id: segment} dict), the repeats counted as an oddity."""
+    if not isinstance(segs, SegmentColumns):
+        segs, rep, first = last_per_id(segs)
+        note_odd(odd, "gt_duplicate_id", rep, f"{where} (ground truth) id {first}", strict)
+        return _seg_arrays(segs)[:4]
+    ids = segs.id.tolist()
+    last = {v: k for k, v in enumerate(ids)}
+    if len(last) < len(ids):
+        seen: set = set()
+        first = next(v for v in ids if v in seen or seen.add(v))
+        note_odd(odd, "gt_duplicate_id", len(ids) - len(last), f"{where} (ground truth) id {first}", strict)
+        keep = [last[v] for v in dict.fromkeys(ids)]
+        segs = SegmentColumns(*(col[keep] for col in segs))
+    if len(ids) and segs.id.min() <= 0:
         raise UserError("segment id 0 is VOID and cannot be listed in segments_info")
-    cat = np.asarray([s["category_id"] for s in segs], np.int64)
-    crowd = np.asarray([s.get("iscrowd", 0) for s in segs], np.int64)
-    area = np.asarray([s.get("area", -1) for s in segs], np.int64)
-    score = np.asarray([s.get("score", 1.0) for s in segs], np.float64)
+    return tuple(segs)
+
+
+def _seg_arrays(segs: list[dict]) -> tuple[np.ndarray, ...]:
+    """(ids, category ids, crowd flags, JSON areas (-1 = none), scores) of a segments_info list."""
+    rows = np.array([(s["id"], s["category_id"], s.get("iscrowd", 0), s.get("area", -1)) for s in segs],
+                    np.int64).reshape(-1, 4)  # one conversion: per-field lists cost more than the PQ pass
+    ids, cat, crowd, area = rows.T
+    if len(ids) and ids.min() <= 0:
+        raise UserError("segment id 0 is VOID and cannot be listed in segments_info")
+    score = np.array([s.get("score", 1.0) for s in segs], np.float64)
     return ids, cat, crowd, area, score
 
 
@@ -161,15 +199,13 @@ def image_stats(gt_ids: np.ndarray, gt_segs: list[dict], pred_ids: np.ndarray, p
     """Everything one image contributes: TP (class, IoU), FP / FN classes, semantic confusion, AP items, and
     the ground-truth oddities panopticapi tolerates (`ODDITIES`; errors with `strict`)."""
     keep_freed_memory()
-    if gt_ids.shape != pred_ids.shape:
+    if gt_ids.shape[:2] != pred_ids.shape[:2]:
         raise UserError(f"{where}: prediction PNG is {pred_ids.shape[1]}x{pred_ids.shape[0]} but ground truth is "
                         f"{gt_ids.shape[1]}x{gt_ids.shape[0]}; predictions must have the image's size")
     odd: dict = {}
-    gt_segs, rep, first = last_per_id(gt_segs)
-    note_odd(odd, "gt_duplicate_id", rep, f"{where} (ground truth) id {first}", strict)
+    g_id, g_cid, g_crowd, g_jarea = _gt_columns(gt_segs, odd, where, strict)
     pred_segs, rep, first = last_per_id(pred_segs)
     note_odd(odd, "pred_duplicate_id", rep, f"{where} (prediction) id {first}", strict)
-    g_id, g_cid, g_crowd, g_jarea, _ = _seg_arrays(gt_segs)
     p_id, p_cid, _, _, p_score = _seg_arrays(pred_segs)
     g_cat = cats.index(g_cid, f"{where} (ground truth)", unknown_ok=True)
     if (g_cat < 0).any():  # panopticapi never matches them and averages over known classes only: drop them
@@ -183,14 +219,9 @@ def image_stats(gt_ids: np.ndarray, gt_segs: list[dict], pred_ids: np.ndarray, p
     p_cat = cats.index(p_cid, f"{where} (prediction)")
     kg, kp = len(g_id), len(p_id)
     # Unlisted GT ids (and dropped segments) get label kg + 1: they are neither VOID nor any GT segment.
-    gl = label_map(gt_ids, g_id, f"{where} (ground truth)", orphan=kg + 1)
-    pl = label_map(pred_ids, p_id, f"{where} (prediction)")
-    joint = np.multiply(gl, np.int32(kp + 1), dtype=np.int32)  # < 2^30: labels are int16
-    joint += pl  # in place: one pass each, no int64 temporaries
-    counts = np.bincount(joint.ravel(), minlength=(kg + 2) * (kp + 1))[: (kg + 2) * (kp + 1)]
-    counts = counts.reshape(kg + 2, kp + 1)  # (VOID row 0, GT segments, unlisted row kg+1; VOID col 0, preds)
-    if counts[kg + 1].any():
-        orphan_ids = set(np.unique(gt_ids[gl == kg + 1]).tolist()) - dropped
+    counts, gl, pl = joint_histogram(gt_ids, g_id, pred_ids, p_id, where, labels=want_ap)
+    if counts[kg + 1].any():  # rare: find which ids the JSON lacks
+        orphan_ids = set(np.unique(as_ids(gt_ids)).tolist()) - set(g_id.tolist()) - dropped - {0}
         if orphan_ids:
             note_odd(odd, "gt_id_not_in_json", len(orphan_ids),
                      f"{where} (ground truth) id {min(orphan_ids)}", strict)
@@ -228,10 +259,76 @@ def image_stats(gt_ids: np.ndarray, gt_segs: list[dict], pred_ids: np.ndarray, p
     rows, cols = np.nonzero(counts[1:])
     conf = (g_cat[rows], np.where(cols > 0, p_cat[np.maximum(cols - 1, 0)], len(cats)), counts[1:][rows, cols])
     out = {"image_id": image_id, "tp_cat": g_cat[gi], "tp_iou": iou[gi, pj], "fp": fp, "fn": fn, "conf": conf,
-           "matches": (g_id[gi], p_id[pj]), "shape": gt_ids.shape, "odd": odd}
+           "matches": (g_id[gi], p_id[pj]), "shape": gt_ids.shape[:2], "odd": odd}
     if want_ap:
         out["ap"] = _ap_items(gl, pl, g_cat, g_crowd, g_pix, p_cat, p_score, p_area, cats, image_id)
     return out
+
+
+def joint_histogram(gt: np.ndarray, g_id, pred: np.ndarray, p_id, where: str = "", labels: bool = False,
+                    backend: str = "auto") -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Pixel counts of every (GT segment, predicted segment) pair: a (kg + 2, kp + 1) int64 table with row 0 /
+    column 0 = VOID and row kg + 1 = GT pixels whose id `g_id` lacks; with `labels`, also the int16 label maps
+    (segment index + 1 per pixel). `gt` and `pred` are (H, W) ids or a PNG's (H, W, 3|4) uint8 pixels (alpha
+    ignored), as `read_pixels` gives them.
+
+    backend "c": the compiled one-pass kernel (`_kernels.c`, built at install); "numpy": label maps
+    through an id table and a bincount (about ten passes); "auto": the kernel when it was built. A prediction id
+    the JSON lacks is an error either way."""
+    g_id = check_segment_ids(g_id, f"{where} (ground truth)")
+    p_id = check_segment_ids(p_id, f"{where} (prediction)")
+    kg, kp = len(g_id), len(p_id)
+    if backend == "c" and _KERNEL is None:
+        raise UserError("the compiled joint-histogram kernel is not built; reinstall paperloom-coconut with a C "
+                        "compiler, or use backend='numpy'")
+    if backend == "numpy" or _KERNEL is None:
+        gl = label_map(as_ids(gt), g_id, f"{where} (ground truth)", orphan=kg + 1)
+        pl = label_map(as_ids(pred), p_id, f"{where} (prediction)")
+        joint = np.multiply(gl, np.int32(kp + 1), dtype=np.int32)  # < 2^30: labels are int16
+        joint += pl  # in place: one pass each, no int64 temporaries
+        counts = np.bincount(joint.ravel(), minlength=(kg + 2) * (kp + 1))[: (kg + 2) * (kp + 1)]
+        return counts.reshape(kg + 2, kp + 1), (gl if labels else None), (pl if labels else None)
+    (g_bytes, stride), (p_bytes, p_stride) = _pixel_bytes(gt), _pixel_bytes(pred)
+    if p_stride != stride:  # one RGB and one RGBA file (or ids): both as 4-byte words
+        (g_bytes, stride), (p_bytes, _) = _pixel_bytes(as_ids(gt)), _pixel_bytes(as_ids(pred))
+    hw = gt.shape[:2]
+    counts = np.zeros((kg + 2) * (kp + 1), np.int64)
+    gl, pl = (np.empty(hw, np.int16), np.empty(hw, np.int16)) if labels else (None, None)
+    unknown = _KERNEL(g_bytes, p_bytes, stride, g_id, p_id, counts, gl, pl)
+    if unknown:
+        raise UserError(f"{where} (prediction): segment id {unknown} is in the PNG but not in the JSON segments_info")
+    return counts.reshape(kg + 2, kp + 1), gl, pl
+
+
+def as_ids(x) -> np.ndarray:
+    """(H, W) uint32 ids of ids (any integer dtype, in 0..256^3-1; uint32 alpha bits are dropped) or of a PNG's
+    (H, W, 3|4) uint8 pixels."""
+    x = np.asarray(x)
+    if x.ndim == 3:
+        return rgb2id(x)
+    if x.dtype == np.uint32:
+        return x & np.uint32(0xFFFFFF)
+    if x.size and (x.min() < 0 or x.max() >= OFFSET):
+        raise UserError("segment ids must lie in 0..256^3-1 (R + 256*G + 256^2*B)")
+    return x.astype(np.uint32)
+
+
+def _pixel_bytes(x: np.ndarray) -> tuple[np.ndarray, int]:
+    """(C-contiguous buffer, bytes per pixel) for the kernel: uint8 pixels as they are, ids as 4-byte words."""
+    x = np.asarray(x)
+    if x.ndim == 3 and x.dtype == np.uint8 and x.shape[2] in (3, 4):
+        return np.ascontiguousarray(x), x.shape[2]
+    if x.ndim == 3:
+        raise UserError(f"pixels of shape {x.shape} ({x.dtype}); expected (H, W, 3 or 4) uint8 or (H, W) ids")
+    if x.dtype != np.uint32:
+        x = as_ids(x)
+    return np.ascontiguousarray(x), 4
+
+
+try:
+    from ._kernels import joint_histogram as _KERNEL
+except ImportError:  # built without a C compiler: the numpy path gives the same counts
+    _KERNEL = None
 
 
 def _rles(lab: np.ndarray, keep: np.ndarray) -> list[dict]:
@@ -301,12 +398,11 @@ class Accumulator:
             grow(self.iou[k], v)
         r, col, v = st["conf"]
         np.add.at(self.conf, (r, col), v)
-        self.n_images += 1
+        self.n_images += st.get("n_images", 1)
         merge_odd(self.odd, st.get("odd", {}))
-        if "ap" in st:
+        for image_id, a in st.get("ap_by_image", [(st.get("image_id"), st["ap"])] if "ap" in st else []):
             self.ap = self.ap or {"images": [], "gt": [], "dt": []}
-            a = st["ap"]
-            self.ap["images"].append({"id": st["image_id"], "height": a["height"], "width": a["width"]})
+            self.ap["images"].append({"id": image_id, "height": a["height"], "width": a["width"]})
             self.ap["gt"].extend(a["gt"])
             self.ap["dt"].extend(a["dt"])
 
@@ -504,26 +600,39 @@ def _work(item) -> dict:
     keep_freed_memory()
     gt_png, gt_segs, pred_png, pred_segs, cats, want_ap, image_id, hw, strict = item
     where = f"image {image_id}"
-    gt = read_ids(gt_png, tuple(hw))
-    st = image_stats(gt, gt_segs, read_ids(pred_png), pred_segs, cats, want_ap, image_id, where, strict)
+    gt = read_pixels(gt_png, tuple(hw))  # as decoded: joint_histogram reads the RGB bytes, no id image is made
+    st = image_stats(gt, gt_segs, read_pixels(pred_png), pred_segs, cats, want_ap, image_id, where, strict)
     st.pop("matches")
     return st
 
 
-def _work_with(cats: Categories, item) -> dict:
-    return _work(item[:4] + (cats,) + item[4:])
+def _work_chunk(cats: Categories, items: list) -> dict:
+    """Several images' statistics stacked into one (what `Accumulator.add` takes): a worker sends one small
+    result per chunk instead of one per image."""
+    sts = []
+    for item in items:
+        try:
+            sts.append(_work(item[:4] + (cats,) + item[4:]))
+        except UserError as exc:  # the chunk is the executor's item: name the image
+            raise UserError(f"image {item[5]}: {exc}") from None
+    odd: dict = {}
+    for st in sts:
+        merge_odd(odd, st["odd"])
+    cat = functools.partial(np.concatenate, dtype=np.int64)
+    return {"tp_cat": cat([st["tp_cat"] for st in sts]), "tp_iou": np.concatenate([st["tp_iou"] for st in sts]),
+            "fp": cat([st["fp"] for st in sts]), "fn": cat([st["fn"] for st in sts]),
+            "conf": tuple(cat([st["conf"][k] for st in sts]) for k in range(3)), "odd": odd, "n_images": len(sts),
+            "ap_by_image": [(st["image_id"], st["ap"]) for st in sts if "ap" in st]}
 
 
 def evaluate_folder(index, predictions: dict, pred_dir: str, *, processes: int = 1, shard: tuple[int, int] = (0, 1),
-                    want_ap: bool = True, limit: int = 0, progress=None, window: int = 64,
+                    want_ap: bool = True, limit: int = 0, progress=None, window: int = 32,
                     strict: bool = False, imap=None) -> Accumulator:
     """Evaluate a prediction folder against a `PanopticIndex`, streaming over images: `imap` (``ctx.imap``, so
     ``--executor ray`` reaches it; default the core's local executor with `processes` workers) keeps at most
-    `window` chunks of 4 images in flight, so memory stays flat however large the split. Inputs that
+    `window` chunks of 8 images in flight, so memory stays flat however large the split. Inputs that
     panopticapi evaluates although they are inconsistent (`ODDITIES`) are evaluated its way and counted in
     `Accumulator.odd`; with `strict` the first one is an error."""
-    from pathlib import Path
-
     cats_list = [{"id": k, "name": c.get("name", str(k)), "isthing": int(c["isthing"])}
                  for k, c in index.categories.items()]
     acc = Accumulator(cats_list, shards=[[shard[0], shard[1], len(index)]])
@@ -537,21 +646,38 @@ def evaluate_folder(index, predictions: dict, pred_dir: str, *, processes: int =
     todo = [i for i in range(len(index)) if i % n == i0]  # interleaved shards: balanced, disjoint, complete
     todo = todo[:limit] if limit else todo
 
-    def items(indices):
-        for i in indices:
-            rec = index.record(i)
-            pred = predictions.get(rec["image_id"])
-            if pred is None:
-                raise UserError(f"no prediction for image_id {rec['image_id']} ({rec['file_name']}) "
-                                "in the prediction JSON")
-            yield (rec["png"], rec["segments_info"], str(Path(pred_dir) / pred["file_name"]), pred["segments_info"],
-                   want_ap, rec["image_id"], (rec["height"], rec["width"]), strict)
+    png_dir, pred_dir = str(index.png_dir), str(pred_dir)
 
-    work = functools.partial(_work_with, Categories(cats_list))
+    def items(indices):
+        for i in indices:  # the index's columns as they are: no per-segment dicts for the ground truth
+            image_id = index.image_id[i].item()
+            pred = predictions.get(image_id)
+            if pred is None:
+                raise UserError(f"no prediction for image_id {image_id} ({index.file_name[i].decode()}) "
+                                "in the prediction JSON")
+            yield (os.path.join(png_dir, index.png_name[i].decode()), SegmentColumns.of_index(index, i),
+                   os.path.join(pred_dir, pred["file_name"]), pred["segments_info"], want_ap, image_id,
+                   (int(index.height[i]), int(index.width[i])), strict)
+
+    work = functools.partial(_work_chunk, Categories(cats_list))
+    per_chunk = 8
+
+    def chunks():
+        batch = []
+        for item in items(todo):
+            batch.append(item)
+            if len(batch) == per_chunk:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
     if imap is None:  # the core's map executor: local processes (or Ray) with a bounded window, results in order
         from paperloom.executor import imap_items
 
         imap = functools.partial(imap_items, workers=processes, progress=progress)
-    for st in imap(work, items(todo), total=len(todo), description="evaluating", chunksize=4, window=window):
+    n_chunks = -(-len(todo) // per_chunk)
+    for st in imap(work, chunks(), total=n_chunks, description=f"evaluating ({per_chunk} images a step)",
+                   chunksize=1, window=window):
         acc.add(st)
     return acc
