@@ -76,8 +76,11 @@ class Categories:
     def index(self, cat_ids, where: str = "", unknown_ok: bool = False) -> np.ndarray:
         """Contiguous indices; an unknown id is an error, or -1 with `unknown_ok`."""
         cat_ids = np.asarray(cat_ids, np.int64)
-        ok = (cat_ids >= 0) & (cat_ids < len(self.lut) - 1)
-        idx = np.where(ok, self.lut[np.clip(cat_ids, 0, len(self.lut) - 1)], -1)
+        if cat_ids.size and (cat_ids.min() < 0 or cat_ids.max() >= len(self.lut) - 1):  # ids beyond the table
+            ok = (cat_ids >= 0) & (cat_ids < len(self.lut) - 1)
+            idx = np.where(ok, self.lut[np.clip(cat_ids, 0, len(self.lut) - 1)], -1)
+        else:
+            idx = self.lut[cat_ids]
         if (idx < 0).any() and not unknown_ok:
             bad = int(cat_ids[np.flatnonzero(idx < 0)[0]])
             raise UserError(f"{where}: category_id {bad} is not one of the {len(self)} known categories")
