@@ -203,6 +203,7 @@ def run_child(which: str, root: Path, processes: int) -> None:
         ray.init(num_cpus=processes, include_dashboard=False, log_to_driver=False)
 
     if which.startswith("paperloom-coconut"):  # imported before timing, as the loop's numpy and PIL are
+        import numpy.random  # noqa: F401  (numpy imports it lazily; the executor seeds it per item: 25 ms)
         import paperloom_coconut.pq  # noqa: F401
 
         import paperloom.executor  # noqa: F401

@@ -131,6 +131,20 @@ def test_unmatched_predictions_on_void_or_crowd_are_not_false_positives():
     assert _one(gt, segs, mostly_void, [{"id": 4, "category_id": 1}])[1]["fp"] == 0
 
 
+@pytest.mark.parametrize("backend", ["auto", "numpy"])
+def test_the_last_crowd_segment_of_a_class_is_the_one_that_excuses(backend):
+    """panopticapi keeps one crowd segment per class ({category: id}, the last listed wins): a prediction lying on
+    the last one is not a FP, one lying on an earlier crowd segment of the same class is."""
+    gt = np.zeros((4, 8), np.uint32)
+    gt[:, :4], gt[:, 4:] = 1, 2  # two crowd segments of category 1, segment 2 listed last
+    segs = [{"id": 1, "category_id": 1, "iscrowd": 1, "area": 16}, {"id": 2, "category_id": 1, "iscrowd": 1,
+                                                                       "area": 16}]
+    cats = Categories(CATS)
+    on_last, on_first = np.where(gt == 2, 9, 0).astype(np.uint32), np.where(gt == 1, 9, 0).astype(np.uint32)
+    assert len(image_stats(gt, segs, on_last, [{"id": 9, "category_id": 1}], cats, backend=backend)["fp"]) == 0
+    assert len(image_stats(gt, segs, on_first, [{"id": 9, "category_id": 1}], cats, backend=backend)["fp"]) == 1
+
+
 def test_ground_truth_as_prediction_is_perfect():
     rng = np.random.default_rng(9)
     acc = Accumulator(CATS)
@@ -220,6 +234,41 @@ def test_joint_histogram_equals_a_pixel_loop(backend, seed, form, shape):
     assert none_g is None and none_p is None and np.array_equal(no_labels, counts)
     with pytest.raises(UserError, match=f"segment id {p_id[0]} is in the PNG but not in the JSON"):
         joint_histogram(gt_in, g_id, pred_in, p_id[1:], backend=backend)
+
+
+def _same_stats(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys() and a["odd"] == b["odd"] and a["shape"] == b["shape"]
+    for k in ("tp_cat", "tp_iou", "fp", "fn"):
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)  # the same IoU bits, the same order
+    for x, y in zip(a["conf"] + a["matches"], b["conf"] + b["matches"]):
+        np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_compiled_matching_equals_the_numpy_matching(seed):
+    """image_stats with the compiled histogram + matching equals the numpy path exactly, on random pairs with
+    crowd, VOID, GT segments absent from the PNG, unlisted GT ids, JSON areas that disagree with the pixels (IoU
+    above 1 or a union of 0 included), and a prediction without segments."""
+    if not kernel_built():
+        pytest.skip("no C compiler: the numpy path is the one in use")
+    rng = np.random.default_rng(100 + seed)
+    cats = Categories(CATS)
+    for trial in range(12):
+        pan, segs = random_panoptic(rng, int(rng.integers(8, 40)), int(rng.integers(8, 40)), int(rng.integers(1, 14)))
+        pred, psegs = perturb(rng, pan, segs)
+        segs = [dict(s) for s in segs]
+        for s in segs:
+            if rng.random() < 0.3:
+                s["area"] = int(rng.integers(0, 3 * s["area"] + 2))  # wrong JSON areas: union may be 0 or tiny
+        if rng.random() < 0.3:
+            segs.append({"id": int(rng.integers(1 << 23, 1 << 24)), "category_id": 1, "iscrowd": 0, "area": 5})
+        if segs and rng.random() < 0.3:
+            segs = segs[1:]  # its pixels become unlisted GT ids
+        if trial == 0:
+            pred, psegs = np.zeros_like(pan), []
+        a = image_stats(pan, segs, pred, psegs, cats, where="x", backend="numpy")
+        b = image_stats(pan, segs, pred, psegs, cats, where="x")
+        _same_stats(a, b)
 
 
 def test_errors_name_the_problem():

@@ -1,7 +1,7 @@
 /* Two compiled kernels of the plugin (built at install as an optional extension; numpy paths give the same
  * results where no C compiler is available, and tests compare the two):
  *
- * 1. joint_histogram (pq.joint_histogram).
+ * 1. joint_histogram (pq.joint_histogram), and match_segments (1c) on its result.
  * The joint histogram of (ground-truth segment, predicted segment) pixel pairs in one pass over two
  * decoded id PNGs: what pq.image_stats needs from the pixels (Kirillov et al., Eq. 1: every intersection,
  * the prediction's VOID overlap and the areas are its entries). The numpy path does the same in about ten
@@ -254,6 +254,112 @@ done:
     return result;
 }
 
+/* 1c. match_segments (pq.image_stats): panopticapi's per-image matching on the joint histogram, the numpy code's
+ * twin (Kirillov et al., Eq. 1 and COCO's pq_compute): a (GT, prediction) pair matches when the categories agree,
+ * the GT is not crowd and IoU > 0.5 with union = pred_area + gt_area - intersection - pred-on-VOID; an unmatched
+ * non-crowd GT is a FN; an unmatched prediction is a FP unless more than half of it lies on VOID plus the last
+ * crowd segment of its category.
+ *
+ * match_segments(counts, g_cat, g_crowd, g_area_json, p_cat, n_cats, tp, iou, fn, fp, conf)
+ *   counts   int64[(kg + 2) * (kp + 1)] from joint_histogram; g_* int64[kg], p_cat int64[kp] (category indices)
+ *   g_area_json  the JSON areas, -1 where absent (the pixel count is used then)
+ *   outputs  tp int64[2 kg kp] (GT, prediction) index pairs in row-major order, iou float64[kg kp], fn int64[kg]
+ *            GT indices, fp int64[kp] prediction indices, conf int64[3 kg (kp + 1)] (GT index, column, pixels) for
+ *            every nonzero entry of the GT rows (column 0 = VOID)
+ * returns (n_tp, n_fn, n_fp, n_conf, first prediction without pixels or -1, GT segments without pixels, first
+ * of them or -1) */
+static PyObject *match_segments(PyObject *self, PyObject *args) {
+    (void)self;
+    Py_buffer counts, g_cat, g_crowd, g_jarea, p_cat, tp, iou, fn, fp, conf;
+    Py_ssize_t n_cats;
+    PyObject *result = NULL;
+    int64_t *p_area = NULL, *crowd_row = NULL;
+    uint8_t *p_matched = NULL;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*nw*w*w*w*w*:match_segments", &counts, &g_cat, &g_crowd, &g_jarea, &p_cat,
+                          &n_cats, &tp, &iou, &fn, &fp, &conf))
+        return NULL;
+    Py_ssize_t kg = g_cat.len / 8, kp = p_cat.len / 8, cols = kp + 1;
+    if (g_crowd.len != g_cat.len || g_jarea.len != g_cat.len || counts.len != (kg + 2) * cols * 8 ||
+        tp.len < 2 * kg * kp * 8 || iou.len < kg * kp * 8 || fn.len < kg * 8 || fp.len < kp * 8 ||
+        conf.len < 3 * kg * cols * 8 || n_cats < 0) {
+        PyErr_SetString(PyExc_ValueError, "match_segments: buffer sizes do not fit kg and kp");
+        goto done;
+    }
+    const int64_t *c = counts.buf, *gc = g_cat.buf, *gcr = g_crowd.buf, *gja = g_jarea.buf, *pc = p_cat.buf;
+    for (Py_ssize_t k = 0; k < kg; k++)
+        if (gc[k] < 0 || gc[k] >= n_cats) {
+            PyErr_SetString(PyExc_ValueError, "match_segments: a category index outside 0..n_cats-1");
+            goto done;
+        }
+    for (Py_ssize_t k = 0; k < kp; k++)
+        if (pc[k] < 0 || pc[k] >= n_cats) {
+            PyErr_SetString(PyExc_ValueError, "match_segments: a category index outside 0..n_cats-1");
+            goto done;
+        }
+    int64_t *o_tp = tp.buf, *o_fn = fn.buf, *o_fp = fp.buf, *o_conf = conf.buf;
+    double *o_iou = iou.buf;
+    p_area = calloc(cols, sizeof(int64_t));
+    crowd_row = malloc((n_cats + 1) * sizeof(int64_t));
+    p_matched = calloc(cols, 1);
+    if (!p_area || !crowd_row || !p_matched) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t r = 0; r < kg + 2; r++) /* every pixel of a prediction, whatever lies under it */
+        for (Py_ssize_t j = 1; j < cols; j++) p_area[j] += c[r * cols + j];
+    Py_ssize_t absent_p = -1, n_absent_g = 0, first_absent_g = -1;
+    for (Py_ssize_t j = 1; j < cols && absent_p < 0; j++)
+        if (!p_area[j]) absent_p = j - 1;
+    for (Py_ssize_t k = 0; k < n_cats; k++) crowd_row[k] = -1;
+    for (Py_ssize_t i = 0; i < kg; i++) /* the last crowd segment of a class wins, as in panopticapi */
+        if (gcr[i] == 1) crowd_row[gc[i]] = i;
+    Py_ssize_t n_tp = 0, n_fn = 0, n_fp = 0, n_conf = 0;
+    const int64_t *void_p = c; /* row 0: prediction pixels on VOID */
+    for (Py_ssize_t i = 0; i < kg; i++) {
+        const int64_t *row = c + (i + 1) * cols;
+        int64_t g_pix = 0;
+        for (Py_ssize_t j = 0; j < cols; j++) {
+            g_pix += row[j];
+            if (row[j]) o_conf[3 * n_conf] = i, o_conf[3 * n_conf + 1] = j, o_conf[3 * n_conf + 2] = row[j], n_conf++;
+        }
+        if (!g_pix && n_absent_g++ == 0) first_absent_g = i;
+        int64_t g_area = gja[i] >= 0 ? gja[i] : g_pix; /* panopticapi takes GT areas from the JSON */
+        int matched = 0;
+        for (Py_ssize_t j = 1; j < cols && gcr[i] != 1; j++) {
+            int64_t inter = row[j];
+            if (inter <= 0 || pc[j - 1] != gc[i]) continue;
+            double v = (double)inter / (double)(p_area[j] + g_area - inter - void_p[j]);
+            if (v > 0.5) {
+                o_tp[2 * n_tp] = i, o_tp[2 * n_tp + 1] = j - 1, o_iou[n_tp] = v, n_tp++;
+                matched = 1, p_matched[j] = 1;
+            }
+        }
+        if (!matched && gcr[i] != 1) o_fn[n_fn++] = i;
+    }
+    for (Py_ssize_t j = 1; j < cols; j++) {
+        if (p_matched[j]) continue;
+        int64_t ignored = void_p[j], r = crowd_row[pc[j - 1]];
+        if (r >= 0) ignored += c[(r + 1) * cols + j];
+        if (!((double)ignored / (double)(p_area[j] > 1 ? p_area[j] : 1) > 0.5)) o_fp[n_fp++] = j - 1;
+    }
+    result = Py_BuildValue("(nnnnnnn)", n_tp, n_fn, n_fp, n_conf, absent_p, n_absent_g, first_absent_g);
+done:
+    free(p_area);
+    free(crowd_row);
+    free(p_matched);
+    PyBuffer_Release(&counts);
+    PyBuffer_Release(&g_cat);
+    PyBuffer_Release(&g_crowd);
+    PyBuffer_Release(&g_jarea);
+    PyBuffer_Release(&p_cat);
+    PyBuffer_Release(&tp);
+    PyBuffer_Release(&iou);
+    PyBuffer_Release(&fn);
+    PyBuffer_Release(&fp);
+    PyBuffer_Release(&conf);
+    return result;
+}
+
 /* 2. trace_loops (convert.trace_loops): the boundary loops of a binary mask along pixel edges.
  *
  * trace_loops(mask, height, width) -> [(coords, twice_area), ...]
@@ -356,6 +462,9 @@ static PyMethodDef methods[] = {
     {"joint_histogram", joint_histogram, METH_VARARGS,
      "joint_histogram(gt, pred, stride, gt_ids, pred_ids, counts, gt_labels=None, pred_labels=None)"
      " -> the first unknown prediction id, or 0"},
+    {"match_segments", match_segments, METH_VARARGS,
+     "match_segments(counts, g_cat, g_crowd, g_area_json, p_cat, n_cats, tp, iou, fn, fp, conf) -> (n_tp, n_fn, "
+     "n_fp, n_conf, first absent prediction, absent GT count, first absent GT)"},
     {"trace_loops", trace_loops, METH_VARARGS,
      "trace_loops(mask, height, width) -> [(float64 bytes x0, y0, ..., twice the signed area), ...]"},
     {NULL, NULL, 0, NULL},

@@ -198,9 +198,11 @@ def _seg_arrays(segs: list[dict]) -> tuple[np.ndarray, ...]:
 
 
 def image_stats(gt_ids: np.ndarray, gt_segs: list[dict], pred_ids: np.ndarray, pred_segs: list[dict],
-                cats: Categories, want_ap: bool = False, image_id=0, where: str = "", strict: bool = False) -> dict:
+                cats: Categories, want_ap: bool = False, image_id=0, where: str = "", strict: bool = False,
+                backend: str = "auto") -> dict:
     """Everything one image contributes: TP (class, IoU), FP / FN classes, semantic confusion, AP items, and
-    the ground-truth oddities panopticapi tolerates (`ODDITIES`; errors with `strict`)."""
+    the ground-truth oddities panopticapi tolerates (`ODDITIES`; errors with `strict`). `backend` as in
+    `joint_histogram` ("numpy": the numpy histogram and matching; "auto": the compiled ones when built)."""
     keep_freed_memory()
     if gt_ids.shape[:2] != pred_ids.shape[:2]:
         raise UserError(f"{where}: prediction PNG is {pred_ids.shape[1]}x{pred_ids.shape[0]} but ground truth is "
@@ -222,12 +224,15 @@ def image_stats(gt_ids: np.ndarray, gt_segs: list[dict], pred_ids: np.ndarray, p
     p_cat = cats.index(p_cid, f"{where} (prediction)")
     kg, kp = len(g_id), len(p_id)
     # Unlisted GT ids (and dropped segments) get label kg + 1: they are neither VOID nor any GT segment.
-    counts, gl, pl = joint_histogram(gt_ids, g_id, pred_ids, p_id, where, labels=want_ap)
+    counts, gl, pl = joint_histogram(gt_ids, g_id, pred_ids, p_id, where, labels=want_ap, backend=backend)
     if counts[kg + 1].any():  # rare: find which ids the JSON lacks
         orphan_ids = set(np.unique(as_ids(gt_ids)).tolist()) - set(g_id.tolist()) - dropped - {0}
         if orphan_ids:
             note_odd(odd, "gt_id_not_in_json", len(orphan_ids),
                      f"{where} (ground truth) id {min(orphan_ids)}", strict)
+    if backend != "numpy" and _MATCH is not None and not want_ap:  # the compiled twin of the code below
+        return _matched_compiled(counts, g_id, g_cat, g_crowd, g_jarea, p_id, p_cat, cats, odd, where, strict,
+                                 image_id, gt_ids.shape[:2])
     p_area = counts[:, 1:].sum(0)  # every pixel of the prediction, whatever lies under it
     counts = counts[: kg + 1]  # the unlisted row takes no further part (panopticapi skips ids not in the JSON)
     g_pix = counts[1:, :].sum(1)
@@ -260,12 +265,34 @@ def image_stats(gt_ids: np.ndarray, gt_segs: list[dict], pred_ids: np.ndarray, p
     fp = p_cat[~p_matched & ~(on_ignored / np.maximum(p_area, 1) > 0.5)]
     # semantic confusion from the same histogram: GT class rows (VOID ignored), pred class cols (+1: VOID)
     rows, cols = np.nonzero(counts[1:])
-    conf = (g_cat[rows], np.where(cols > 0, p_cat[np.maximum(cols - 1, 0)], len(cats)), counts[1:][rows, cols])
+    conf = (g_cat[rows], np.append(p_cat, len(cats))[cols - 1], counts[1:][rows, cols])  # column 0 -> VOID class
     out = {"image_id": image_id, "tp_cat": g_cat[gi], "tp_iou": iou[gi, pj], "fp": fp, "fn": fn, "conf": conf,
            "matches": (g_id[gi], p_id[pj]), "shape": gt_ids.shape[:2], "odd": odd}
     if want_ap:
         out["ap"] = _ap_items(gl, pl, g_cat, g_crowd, g_pix, p_cat, p_score, p_area, cats, image_id)
     return out
+
+
+def _matched_compiled(counts, g_id, g_cat, g_crowd, g_jarea, p_id, p_cat, cats, odd, where, strict, image_id,
+                      shape) -> dict:
+    """image_stats' matching by the compiled `match_segments` (same results as the numpy code, tested)."""
+    kg, kp = len(g_id), len(p_id)
+    tp, iou = np.empty(2 * kg * kp, np.int64), np.empty(kg * kp, np.float64)
+    fn, fp, conf = np.empty(kg, np.int64), np.empty(kp, np.int64), np.empty(3 * kg * (kp + 1), np.int64)
+    n_tp, n_fn, n_fp, n_conf, absent_p, n_absent_g, first_absent_g = _MATCH(
+        counts, g_cat, np.ascontiguousarray(g_crowd), np.ascontiguousarray(g_jarea), p_cat, len(cats), tp, iou, fn,
+        fp, conf)
+    if absent_p >= 0:
+        raise UserError(f"{where} (prediction): segment id {int(p_id[absent_p])} is in the JSON segments_info but "
+                        "not in the PNG")
+    if n_absent_g:
+        note_odd(odd, "gt_segment_not_in_png", n_absent_g, f"{where} (ground truth): segment id "
+                 f"{int(g_id[first_absent_g])} is in the JSON segments_info but not in the PNG", strict)
+    gi, pj = tp[0:2 * n_tp:2], tp[1:2 * n_tp:2]
+    rows, cols, pixels = conf[0:3 * n_conf:3], conf[1:3 * n_conf:3], conf[2:3 * n_conf:3]
+    return {"image_id": image_id, "tp_cat": g_cat[gi], "tp_iou": iou[:n_tp].copy(), "fp": p_cat[fp[:n_fp]],
+            "fn": g_cat[fn[:n_fn]], "conf": (g_cat[rows], np.append(p_cat, len(cats))[cols - 1], pixels.copy()),
+            "matches": (g_id[gi], p_id[pj]), "shape": shape, "odd": odd}
 
 
 def joint_histogram(gt: np.ndarray, g_id, pred: np.ndarray, p_id, where: str = "", labels: bool = False,
@@ -330,8 +357,9 @@ def _pixel_bytes(x: np.ndarray) -> tuple[np.ndarray, int]:
 
 try:
     from ._kernels import joint_histogram as _KERNEL
-except ImportError:  # built without a C compiler: the numpy path gives the same counts
-    _KERNEL = None
+    from ._kernels import match_segments as _MATCH
+except ImportError:  # built without a C compiler: the numpy paths give the same results
+    _KERNEL = _MATCH = None
 
 
 def _rles(lab: np.ndarray, keep: np.ndarray) -> list[dict]:
