@@ -162,7 +162,7 @@ def test_a_failing_image_is_named_after_the_others_finished(mini, shifted, tmp_p
     third = json.loads(open(pred_json).read())["annotations"][2]
     (broken / third["file_name"]).unlink()
     args = _root(mini) + [f"predictions={pred_json}", f"predictions_dir={broken}", "processes=2"]
-    # the executor's items are chunks of 8 images: the error names the chunk, the image id and its file
+    # the executor's items are chunks of 32 images: the error names the chunk, the image id and its file
     with pytest.raises(UserError, match=rf"1 of \d+ items failed \(item 0: UserError: image {third['image_id']}: "
                                         r"panoptic PNG .* does not exist"):
         execute("coconut:evaluate", overrides=args, out=tmp_path / "e", device="cpu", plot=False)
