@@ -262,22 +262,25 @@ def interleaved(root: Path, batches: int = 10) -> dict:
 
 
 def compute_only(root: Path, k: int) -> dict:
-    """Per-image compute with PNGs already decoded (what vectorization changes; decoding is common to both)."""
-    from paperloom_coconut.panoptic import read_ids
+    """Per-image compute with PNGs already decoded (decoding is common to both): the loop gets the id arrays it
+    computes from the pixels, the plugin the pixels as its evaluator reads them (`read_pixels`)."""
+    from paperloom_coconut.panoptic import read_pixels, rgb2id
     from paperloom_coconut.pq import Accumulator, Categories, image_stats
 
     gt = json.loads((root / "gt.json").read_text())
     pred = {a["image_id"]: a for a in json.loads((root / "pred.json").read_text())["annotations"]}
     cats = {c["id"]: c for c in gt["categories"]}
-    data = [(read_ids(root / "gt" / a["file_name"]), a, read_ids(root / "pred" / pred[a["image_id"]]["file_name"]),
-             pred[a["image_id"]]) for a in gt["annotations"][:k]]
+    data = [(read_pixels(root / "gt" / a["file_name"]), a,
+             read_pixels(root / "pred" / pred[a["image_id"]]["file_name"]), pred[a["image_id"]])
+            for a in gt["annotations"][:k]]
     stat = new_stat()
     table = Categories(gt["categories"])
     acc = Accumulator(gt["categories"])
     t_ref = t_ours = 0.0
     for g, ga, p, pa in data:  # interleaved, so load on a shared machine hits both alike
+        g_ids, p_ids = rgb2id(g), rgb2id(p)
         t = time.perf_counter()
-        ref_image(g, ga, p, pa, cats, stat)
+        ref_image(g_ids, ga, p_ids, pa, cats, stat)
         t_ref += time.perf_counter() - t
         t = time.perf_counter()
         acc.add(image_stats(g, ga["segments_info"], p, pa["segments_info"], table))

@@ -15,6 +15,8 @@ import functools
 
 import numpy as np
 
+from paperloom import UserError
+
 from .panoptic import VOID, check_present, label_map
 
 IGNORE = 255
@@ -43,6 +45,9 @@ def trace_loops(mask: np.ndarray, backend: str = "auto") -> list[np.ndarray]:
     vectorized pass (the edge leaving its end vertex; at a pinch vertex the right turn), the loops are the
     cycles of that permutation; "auto": the compiled one when it was built. Both give the same loops.
     """
+    if backend == "c" and _TRACE is None:
+        raise UserError("the compiled polygon tracer is not built; reinstall paperloom-coconut with a C compiler, "
+                        "or use backend='numpy'")
     if backend != "numpy" and _TRACE is not None:
         mask = np.ascontiguousarray(mask, bool)
         return [np.frombuffer(xy, np.float64).reshape(-1, 2) for xy, _ in _TRACE(mask, *mask.shape)]

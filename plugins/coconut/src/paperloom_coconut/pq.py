@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
+import itertools
 import math
 import os
 from dataclasses import dataclass, field
@@ -189,7 +190,7 @@ def _gt_columns(segs, odd: dict, where: str, strict: bool) -> tuple[np.ndarray, 
 def _seg_arrays(segs: list[dict]) -> tuple[np.ndarray, ...]:
     """(ids, category ids, crowd flags, JSON areas (-1 = none), scores) of a segments_info list."""
     rows = np.array([(s["id"], s["category_id"], s.get("iscrowd", 0), s.get("area", -1)) for s in segs],
-                    np.int64).reshape(-1, 4)  # one conversion: per-field lists cost more than the PQ pass
+                    np.int64).reshape(-1, 4)
     ids, cat, crowd, area = rows.T
     if len(ids) and ids.min() <= 0:
         raise UserError("segment id 0 is VOID and cannot be listed in segments_info")
@@ -694,13 +695,8 @@ def evaluate_folder(index, predictions: dict, pred_dir: str, *, processes: int =
     per_chunk = 32  # per task: the main process pays ~1 ms a task (items, results), workers a little
 
     def chunks():
-        batch = []
-        for item in items(todo):
-            batch.append(item)
-            if len(batch) == per_chunk:
-                yield batch
-                batch = []
-        if batch:
+        stream = items(todo)
+        while batch := list(itertools.islice(stream, per_chunk)):
             yield batch
 
     if imap is None:  # the core's map executor: local processes (or Ray) with a bounded window, results in order

@@ -83,7 +83,7 @@ def _launch(kernel, enc, u: torch.Tensor, data: torch.Tensor, out: torch.Tensor,
     n = len(u)
     grid = (triton.cdiv(n, block_n), enc.levels)
     kernel[grid](u, data, enc.res, enc.sizes, enc.offsets, enc.dense.to(torch.int32), out, n,
-                            enc.levels, enc.table - 1, F=enc.features, BLOCK_N=block_n)
+                 enc.levels, enc.table - 1, F=enc.features, BLOCK_N=block_n)
 
 
 class TritonHashEncode(torch.autograd.Function):
