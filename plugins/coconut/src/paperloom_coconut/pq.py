@@ -426,10 +426,16 @@ class Accumulator:
         self.tp += np.bincount(st["tp_cat"], minlength=c)
         self.fp += np.bincount(st["fp"], minlength=c)
         self.fn += np.bincount(st["fn"], minlength=c)
-        for k, v in zip(st["tp_cat"].tolist(), st["tp_iou"].tolist()):
-            grow(self.iou[k], v)
+        if "iou_partials" in st:  # a worker's chunk: its exact per-class sums, merged exactly (few terms each)
+            for k, partials in st["iou_partials"]:
+                for v in partials:
+                    grow(self.iou[k], v)
+        else:
+            for k, v in zip(st["tp_cat"].tolist(), st["tp_iou"].tolist()):
+                grow(self.iou[k], v)
         r, col, v = st["conf"]
-        np.add.at(self.conf, (r, col), v)
+        # bincount's float weights are exact for pixel counts (< 2**53); np.add.at was ~1 ms per call
+        self.conf += np.bincount(r * (c + 1) + col, weights=v, minlength=c * (c + 1)).astype(np.int64).reshape(c, c + 1)
         self.n_images += st.get("n_images", 1)
         merge_odd(self.odd, st.get("odd", {}))
         for image_id, a in st.get("ap_by_image", [(st.get("image_id"), st["ap"])] if "ap" in st else []):
@@ -651,7 +657,11 @@ def _work_chunk(cats: Categories, items: list) -> dict:
     for st in sts:
         merge_odd(odd, st["odd"])
     cat = functools.partial(np.concatenate, dtype=np.int64)
-    return {"tp_cat": cat([st["tp_cat"] for st in sts]), "tp_iou": np.concatenate([st["tp_iou"] for st in sts]),
+    tp_cat, tp_iou = cat([st["tp_cat"] for st in sts]), np.concatenate([st["tp_iou"] for st in sts])
+    sums: dict[int, list[float]] = {}
+    for k, v in zip(tp_cat.tolist(), tp_iou.tolist()):  # exact per-class sums here, not in the main process
+        grow(sums.setdefault(k, []), v)
+    return {"tp_cat": tp_cat, "iou_partials": list(sums.items()),
             "fp": cat([st["fp"] for st in sts]), "fn": cat([st["fn"] for st in sts]),
             "conf": tuple(cat([st["conf"][k] for st in sts]) for k in range(3)), "odd": odd, "n_images": len(sts),
             "ap_by_image": [(st["image_id"], st["ap"]) for st in sts if "ap" in st]}
