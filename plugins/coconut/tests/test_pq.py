@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 from paperloom_coconut.panoptic import id2rgb, rgb2id
-from paperloom_coconut.pq import Accumulator, Categories, grow, image_stats
+from paperloom_coconut.pq import Accumulator, Categories, class_sums, grow, image_stats
 from reference import new_stat, reference_average, reference_pq_image
 
 from paperloom import UserError
@@ -172,6 +172,23 @@ def test_exact_sums_are_order_independent():
     for v in reversed(vals):
         grow(b, v)
     assert math.fsum(a) == math.fsum(b) == math.fsum(vals)
+
+
+@pytest.mark.parametrize("n, classes, low", [(2000, 3, 0.5), (50, 7, 0.5), (3000, 2, 0.5), (300, 7, 0.0)])
+def test_class_sums_are_exact(n, classes, low):
+    """Per-class sums as integer counts of 2^-53 (IoUs in [0.5, 1], < 1024 a class) or, for other values or more
+    of them, by float expansions: either way math.fsum of the terms is that of the values."""
+    rng = np.random.default_rng(n)
+    cat = rng.integers(0, classes, n)
+    iou = np.where(rng.random(n) < 0.05, 1.0, rng.uniform(low, 1.0, n))
+    if low:
+        iou[0] = 0.5
+        iou[1] = np.nextafter(0.5, 1)
+    got = dict(class_sums(cat, iou))
+    assert sorted(got) == sorted(set(cat.tolist()))
+    for k, terms in got.items():
+        assert math.fsum(terms) == math.fsum(iou[cat == k].tolist())
+    assert class_sums(cat[:0], iou[:0]) == []
 
 
 def pair_counts_loop(gt, g_id, pred, p_id):

@@ -55,6 +55,28 @@ def grow(partials: list[float], x: float) -> None:
     partials[i:] = [x]
 
 
+def class_sums(cat: np.ndarray, iou: np.ndarray) -> list[tuple[int, list[float]]]:
+    """Per class k in `cat`, the exact sum of its IoUs as a few floats whose sum is exact: [(k, terms)].
+    A TP's IoU lies in (0.5, 1], where every double is a multiple of 2^-53, so the sum is an integer count of
+    2^-53 (int64 while a class has < 1024 values here); anything else takes the expansion (`grow`) path."""
+    if not len(iou):
+        return []
+    order = np.argsort(cat, kind="stable")
+    c = cat[order]
+    starts = np.flatnonzero(np.r_[True, c[1:] != c[:-1]])
+    if iou.min() < 0.5 or np.diff(np.r_[starts, len(c)]).max() >= 1024:
+        sums: dict[int, list[float]] = {}
+        for k, v in zip(cat.tolist(), iou.tolist()):
+            grow(sums.setdefault(k, []), v)
+        return list(sums.items())
+    units = np.add.reduceat((iou[order] * 2.0**53).astype(np.int64), starts)  # exact: each is m * 2^-53
+    out = []
+    for k, u in zip(c[starts].tolist(), units.tolist()):
+        hi = float(u)  # u has up to 63 bits: hi + lo holds it exactly; scaling by 2^-53 is exact too
+        out.append((k, [hi * 2.0**-53, (u - int(hi)) * 2.0**-53]))
+    return out
+
+
 # --------------------------------------------------------------------------- categories
 
 
@@ -426,12 +448,9 @@ class Accumulator:
         self.tp += np.bincount(st["tp_cat"], minlength=c)
         self.fp += np.bincount(st["fp"], minlength=c)
         self.fn += np.bincount(st["fn"], minlength=c)
-        if "iou_partials" in st:  # a worker's chunk: its exact per-class sums, merged exactly (few terms each)
-            for k, partials in st["iou_partials"]:
-                for v in partials:
-                    grow(self.iou[k], v)
-        else:
-            for k, v in zip(st["tp_cat"].tolist(), st["tp_iou"].tolist()):
+        # exact per-class sums (a worker's chunk brings its own), merged exactly: a few terms a class
+        for k, terms in st["iou_sums"] if "iou_sums" in st else class_sums(st["tp_cat"], st["tp_iou"]):
+            for v in terms:
                 grow(self.iou[k], v)
         r, col, v = st["conf"]
         # bincount's float weights are exact for pixel counts (< 2**53); np.add.at was ~1 ms per call
@@ -658,10 +677,7 @@ def _work_chunk(cats: Categories, items: list) -> dict:
         merge_odd(odd, st["odd"])
     cat = functools.partial(np.concatenate, dtype=np.int64)
     tp_cat, tp_iou = cat([st["tp_cat"] for st in sts]), np.concatenate([st["tp_iou"] for st in sts])
-    sums: dict[int, list[float]] = {}
-    for k, v in zip(tp_cat.tolist(), tp_iou.tolist()):  # exact per-class sums here, not in the main process
-        grow(sums.setdefault(k, []), v)
-    return {"tp_cat": tp_cat, "iou_partials": list(sums.items()),
+    return {"tp_cat": tp_cat, "iou_sums": class_sums(tp_cat, tp_iou),  # here, not in the main process
             "fp": cat([st["fp"] for st in sts]), "fn": cat([st["fn"] for st in sts]),
             "conf": tuple(cat([st["conf"][k] for st in sts]) for k in range(3)), "odd": odd, "n_images": len(sts),
             "ap_by_image": [(st["image_id"], st["ap"]) for st in sts if "ap" in st]}
