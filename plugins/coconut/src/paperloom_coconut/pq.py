@@ -196,27 +196,27 @@ def _gt_columns(segs, odd: dict, where: str, strict: bool) -> tuple[np.ndarray, 
         segs, rep, first = last_per_id(segs)
         note_odd(odd, "gt_duplicate_id", rep, f"{where} (ground truth) id {first}", strict)
         return _seg_arrays(segs)[:4]
-    ids = segs.id.tolist()
-    last = {v: k for k, v in enumerate(ids)}
-    if len(last) < len(ids):
+    ids = segs.id.tolist()  # an image's few dozen ids: Python's set and min beat numpy's per-call costs
+    if len(set(ids)) < len(ids):
+        last = {v: k for k, v in enumerate(ids)}
         seen: set = set()
         first = next(v for v in ids if v in seen or seen.add(v))
         note_odd(odd, "gt_duplicate_id", len(ids) - len(last), f"{where} (ground truth) id {first}", strict)
         keep = [last[v] for v in dict.fromkeys(ids)]
         segs = SegmentColumns(*(col[keep] for col in segs))
-    if len(ids) and segs.id.min() <= 0:
+    if ids and min(ids) <= 0:
         raise UserError("segment id 0 is VOID and cannot be listed in segments_info")
     return tuple(segs)
 
 
-def _seg_arrays(segs: list[dict]) -> tuple[np.ndarray, ...]:
-    """(ids, category ids, crowd flags, JSON areas (-1 = none), scores) of a segments_info list."""
-    rows = np.array([(s["id"], s["category_id"], s.get("iscrowd", 0), s.get("area", -1)) for s in segs],
-                    np.int64).reshape(-1, 4)
-    ids, cat, crowd, area = rows.T
+def _seg_arrays(segs: list[dict], scores: bool = True) -> tuple[np.ndarray, ...]:
+    """(ids, category ids, crowd flags, JSON areas (-1 = none), scores or None) of a segments_info list."""
+    ids, cat, crowd, area = np.array([[s["id"] for s in segs], [s["category_id"] for s in segs],  # by column:
+                                      [s.get("iscrowd", 0) for s in segs],  # faster than rows of tuples
+                                      [s.get("area", -1) for s in segs]], np.int64).reshape(4, -1)
     if len(ids) and ids.min() <= 0:
         raise UserError("segment id 0 is VOID and cannot be listed in segments_info")
-    score = np.array([s.get("score", 1.0) for s in segs], np.float64)
+    score = np.array([s.get("score", 1.0) for s in segs], np.float64) if scores else None
     return ids, cat, crowd, area, score
 
 
@@ -234,7 +234,7 @@ def image_stats(gt_ids: np.ndarray, gt_segs: list[dict], pred_ids: np.ndarray, p
     g_id, g_cid, g_crowd, g_jarea = _gt_columns(gt_segs, odd, where, strict)
     pred_segs, rep, first = last_per_id(pred_segs)
     note_odd(odd, "pred_duplicate_id", rep, f"{where} (prediction) id {first}", strict)
-    p_id, p_cid, _, _, p_score = _seg_arrays(pred_segs)
+    p_id, p_cid, _, _, p_score = _seg_arrays(pred_segs, scores=want_ap)
     g_cat = cats.index(g_cid, f"{where} (ground truth)", unknown_ok=True)
     if (g_cat < 0).any():  # panopticapi never matches them and averages over known classes only: drop them
         known = g_cat >= 0
