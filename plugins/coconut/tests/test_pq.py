@@ -253,6 +253,55 @@ def test_joint_histogram_equals_a_pixel_loop(backend, seed, form, shape):
         joint_histogram(gt_in, g_id, pred_in, p_id[1:], backend=backend)
 
 
+@pytest.mark.parametrize("k,shape", [(9, (37, 53)), (40, (64, 97)), (300, (64, 97)), (3, (1, 64)), (3, (1, 66))])
+def test_every_simd_method_counts_the_same(k, shape):
+    """The RGB block paths (SSE2's table, AVX2 + PEXT where the machine has it fast) against the loop: few ids (a
+    one-probe table), more than 256 (the probing table), rows of exactly 64 and 66 pixels (block edges)."""
+    from paperloom_coconut.pq import joint_histogram
+
+    if not kernel_built():
+        pytest.skip("no C compiler: the numpy path is the one in use")
+    from paperloom_coconut import _kernels
+
+    default = _kernels.simd()
+    methods = {"avx2": ["sse2", "avx2"], "sse2": ["sse2"], "none": ["none"]}[default]
+    rng = np.random.default_rng(k)
+    pan, segs = random_panoptic(rng, *shape, k, void=0.2)
+    pred, psegs = perturb(rng, pan, segs)
+    g_id, p_id = [s["id"] for s in segs][:-1], [s["id"] for s in psegs]
+    want = pair_counts_loop(pan, g_id, pred, p_id)
+    try:
+        for method in methods:
+            _kernels.simd(method)
+            counts, _, _ = joint_histogram(id2rgb(pan), g_id, id2rgb(pred), p_id, backend="c")
+            assert {(int(a), int(b)): int(counts[a, b]) for a, b in zip(*np.nonzero(counts))} == want, method
+            with pytest.raises(UserError, match=f"segment id {p_id[-1]} is in the PNG but not in the JSON"):
+                joint_histogram(id2rgb(pan), g_id, id2rgb(pred), p_id[:-1], backend="c")
+    finally:
+        _kernels.simd(default)
+    with pytest.raises(ValueError, match="not available"):
+        _kernels.simd("mmx")
+
+
+def test_ids_that_collide_in_the_first_hash_are_told_apart():
+    """Two ids in one slot of the one-probe table under the first multiplier: the kernel must try another (or
+    probe), never give one id the other's label."""
+    from paperloom_coconut.pq import joint_histogram
+
+    if not kernel_built():
+        pytest.skip("no C compiler: the numpy path is the one in use")
+    def slot(i):  # 2 ids: a 256-slot table (shift 24), as _kernels.c sizes it
+        return (i * 2654435761) % 2**32 >> 24
+
+    a = 12345
+    b = next(i for i in range(a + 1, 1 << 24) if slot(i) == slot(a))
+    gt = np.array([[a] * 70 + [b] * 30 + [0] * 3], np.uint32)
+    pred = np.array([[b] * 50 + [a] * 53], np.uint32)
+    counts, _, _ = joint_histogram(id2rgb(gt), [a, b], id2rgb(pred), [a, b], backend="c")
+    # rows: VOID, a, b, unlisted; columns: VOID, a, b
+    assert counts.tolist() == [[0, 3, 0], [0, 20, 50], [0, 30, 0], [0, 0, 0]]
+
+
 def _same_stats(a: dict, b: dict) -> None:
     assert a.keys() == b.keys() and a["odd"] == b["odd"] and a["shape"] == b["shape"]
     for k in ("tp_cat", "tp_iou", "fp", "fn"):

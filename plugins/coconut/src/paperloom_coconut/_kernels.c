@@ -22,8 +22,9 @@
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
-#if defined(__SSE2__)
-#include <emmintrin.h>
+#if defined(__SSE2__) && PY_LITTLE_ENDIAN && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
+#include <immintrin.h>
 #endif
 
 #define ID_MASK 0xFFFFFFu
@@ -31,22 +32,62 @@
 /* id -> labels (GT label in the low 16 bits, prediction label in the high 16); key 0 marks an empty slot, so
  * VOID (id 0) finds an empty slot and gets the labels 0 without a special case. */
 typedef struct {
-    uint32_t *keys, *labels, mask;
+    uint32_t *keys, *labels, mask; /* open addressing, linear probing: where ids are checked and stored */
     int shift;
+    uint64_t *direct; /* the same entries (labels << 32 | id) one slot each (a perfect hash), or NULL */
+    uint32_t multiplier;
+    int direct_shift;
 } id_labels;
 
+#define HASH_MULTIPLIER 2654435761u /* Knuth's multiplicative hash */
+
 static inline uint32_t labels_of(const id_labels *h, uint32_t id) {
-    for (uint32_t k = (id * 2654435761u) >> h->shift;; k = (k + 1) & h->mask) {
+    if (h->direct) { /* one probe, no branch on the data: an id the table lacks (VOID, unknown) gets 0 */
+        uint64_t e = h->direct[(id * h->multiplier) >> h->direct_shift];
+        return (uint32_t)e == id ? (uint32_t)(e >> 32) : 0;
+    }
+    for (uint32_t k = (id * HASH_MULTIPLIER) >> h->shift;; k = (k + 1) & h->mask) {
         uint32_t key = h->keys[k];
         if (key == id || key == 0) return h->labels[k];
     }
+}
+
+/* Look for a multiplier that puts the n ids in distinct slots of a table of at least 64 n: a random one does with
+ * probability about exp(-n / 128), so a few tries find one for an image's few hundred ids. Without one (more
+ * than 256 ids, or bad luck) lookups probe: a collision there cost a mispredicted branch, ~10% of the count. */
+static void build_direct(id_labels *h) {
+    Py_ssize_t n = 0;
+    for (uint32_t k = 0; k <= h->mask; k++) n += h->keys[k] != 0;
+    if (n > 256) return;
+    int bits = 8;
+    while (((Py_ssize_t)1 << bits) < 64 * n) bits++;
+    const int shift = 32 - bits;
+    uint64_t *t = calloc((size_t)1 << bits, sizeof(uint64_t));
+    if (!t) return; /* the probe table still works */
+    uint32_t m = HASH_MULTIPLIER;
+    for (int attempt = 0; attempt < 32; attempt++, m = (m * 1103515245u + 12345u) | 1u) {
+        uint32_t k = 0;
+        for (; k <= h->mask; k++) {
+            if (!h->keys[k]) continue;
+            uint64_t *slot = &t[(h->keys[k] * m) >> shift];
+            if (*slot) break; /* two ids in one slot */
+            *slot = (uint64_t)h->labels[k] << 32 | h->keys[k];
+        }
+        if (k > h->mask) {
+            h->direct = t, h->multiplier = m, h->direct_shift = shift;
+            return;
+        }
+        for (uint32_t j = 0; j < k; j++) /* empty the table again: the slots written so far */
+            if (h->keys[j]) t[(h->keys[j] * m) >> shift] = 0;
+    }
+    free(t);
 }
 
 /* Fill h with ids (label = position + 1) into the low (shift 0) or high (16) half; -1 on a bad or repeated id. */
 static int add_ids(id_labels *h, const int64_t *ids, Py_ssize_t n, int half) {
     for (Py_ssize_t i = 0; i < n; i++) {
         if (ids[i] <= 0 || ids[i] > (int64_t)ID_MASK) return -1;
-        uint32_t id = (uint32_t)ids[i], k = (id * 2654435761u) >> h->shift;
+        uint32_t id = (uint32_t)ids[i], k = (id * HASH_MULTIPLIER) >> h->shift;
         while (h->keys[k] != id && h->keys[k] != 0) k = (k + 1) & h->mask;
         if (h->keys[k] == id && (h->labels[k] >> half) & 0xFFFF) return -1;
         h->keys[k] = id;
@@ -104,8 +145,8 @@ static inline uint32_t count_runs(const uint8_t *g, const uint8_t *p, const Py_s
         uint32_t gid = gi[0] | (uint32_t)gi[1] << 8 | (uint32_t)gi[2] << 16;
         uint32_t pid = pi[0] | (uint32_t)pi[1] << 8 | (uint32_t)pi[2] << 16;
         Py_ssize_t a = labels_of(t, gid) & 0xFFFF, b = labels_of(t, pid) >> 16;
-        if (!a && gid) a = orphan;
-        if (!b && pid && !unknown) unknown = pid;
+        a = (a == 0) & (gid != 0) ? orphan : a; /* selects, not branches: VOID runs come and go at random */
+        unknown = (b == 0) & (pid != 0) & (unknown == 0) ? pid : unknown;
         Py_ssize_t j = (i + 1) * stride; /* first byte not yet known to repeat */
         for (;;) {
             if (j + 8 > nbytes) {
@@ -130,11 +171,14 @@ static inline uint32_t count_runs(const uint8_t *g, const uint8_t *p, const Py_s
     return unknown;
 }
 
-#if defined(__SSE2__)
-/* The same count for RGB pixels (3 bytes), without label maps, 64 pixels at a time: SSE2 compares every
- * byte with the one a pixel before in both images, a 4096-entry table turns each 12 bits of that byte mask
- * into 4 pixel bits, and the loop visits only the run starts (set bits) of the block: one unpredictable
- * branch per 64 pixels instead of one per run. */
+#if defined(__SSE2__) && PY_LITTLE_ENDIAN && (defined(__GNUC__) || defined(__clang__))
+#define RGB_BLOCKS 1
+/* The same count for RGB pixels (3 bytes), without label maps, 64 pixels at a time: compare every byte with the
+ * one a pixel before in both images (SIMD), turn that byte mask into a 64-bit mask of repeating pixels, and
+ * visit only the run starts (its zero bits): one unpredictable branch per 64 pixels instead of one per run.
+ * Two ways to the pixel mask, chosen when the module loads (`simd`): SSE2 with a 4096-entry table for each 12
+ * bytes -> 4 pixels, or AVX2 compares with BMI2's PEXT picking every third bit (a run of work the table's 16
+ * lookups took; PEXT is slow on AMD before Zen 3, which keep SSE2). */
 static uint8_t PIXELS_OF_12_BYTES[4096]; /* bit k: bytes 3k, 3k + 1, 3k + 2 all repeat */
 
 static void init_pixel_table(void) {
@@ -151,55 +195,145 @@ static inline unsigned repeat_bytes16(const uint8_t *g, const uint8_t *p) {
     return (unsigned)_mm_movemask_epi8(_mm_and_si128(eg, ep));
 }
 
-static uint32_t count_runs_rgb(const uint8_t *g, const uint8_t *p, Py_ssize_t n, const id_labels *t, Py_ssize_t cols,
-                               Py_ssize_t orphan, int64_t *c) {
-    uint32_t unknown = 0;
-    Py_ssize_t start = 0, bin = 0;
+/* bit k set: pixel k of the 64 from gb / pb on equals the one before it in both images */
+static inline uint64_t repeats_sse2(const uint8_t *gb, const uint8_t *pb) {
+    uint64_t same = 0;
+    for (int q = 0; q < 4; q++) { /* 16 pixels = 48 bytes = 3 compares, 4 table reads */
+        uint64_t bytes = repeat_bytes16(gb + 48 * q, pb + 48 * q) |
+                         (uint64_t)repeat_bytes16(gb + 48 * q + 16, pb + 48 * q + 16) << 16 |
+                         (uint64_t)repeat_bytes16(gb + 48 * q + 32, pb + 48 * q + 32) << 32;
+        uint64_t px = PIXELS_OF_12_BYTES[bytes & 4095] | PIXELS_OF_12_BYTES[(bytes >> 12) & 4095] << 4 |
+                      PIXELS_OF_12_BYTES[(bytes >> 24) & 4095] << 8 | PIXELS_OF_12_BYTES[(bytes >> 36) & 4095] << 12;
+        same |= px << (16 * q);
+    }
+    return same;
+}
+
+#define AVX2_BMI2 __attribute__((target("avx2,bmi2")))
+
+AVX2_BMI2 static inline uint64_t repeat_bytes32(const uint8_t *g, const uint8_t *p) {
+    __m256i eg = _mm256_cmpeq_epi8(_mm256_loadu_si256((const __m256i *)g),
+                                   _mm256_loadu_si256((const __m256i *)(g - 3)));
+    __m256i ep = _mm256_cmpeq_epi8(_mm256_loadu_si256((const __m256i *)p),
+                                   _mm256_loadu_si256((const __m256i *)(p - 3)));
+    return (uint32_t)_mm256_movemask_epi8(_mm256_and_si256(eg, ep));
+}
+
+AVX2_BMI2 static inline uint64_t pixels_of_48_bytes(uint64_t bytes) { /* 16 pixel bits */
+    return _pext_u64(bytes & bytes >> 1 & bytes >> 2, 0x249249249249ull); /* bit 3k: all three bytes repeat */
+}
+
+AVX2_BMI2 static inline uint64_t repeats_avx2(const uint8_t *gb, const uint8_t *pb) {
+    const uint64_t m48 = (1ull << 48) - 1; /* 192 bytes as 6 x 32 = 4 x 48 bits */
+    uint64_t w0 = repeat_bytes32(gb, pb) | repeat_bytes32(gb + 32, pb + 32) << 32;
+    uint64_t w1 = repeat_bytes32(gb + 64, pb + 64) | repeat_bytes32(gb + 96, pb + 96) << 32;
+    uint64_t w2 = repeat_bytes32(gb + 128, pb + 128) | repeat_bytes32(gb + 160, pb + 160) << 32;
+    return pixels_of_48_bytes(w0 & m48) | pixels_of_48_bytes((w0 >> 48 | w1 << 16) & m48) << 16 |
+           pixels_of_48_bytes((w1 >> 32 | w2 << 32) & m48) << 32 | pixels_of_48_bytes(w2 >> 16) << 48;
+}
+
+static inline uint32_t load32(const uint8_t *x) {
+    uint32_t v;
+    memcpy(&v, x, 4);
+    return v;
+}
+
+/* A run starts at pixel pos (>= 1): look its ids up (each from the 4 bytes ending with its pixel: one load, never
+ * past the buffer), add the previous run's length to its bin. */
 #define RUN_AT(pos)                                                                                            \
     do {                                                                                                       \
-        const uint8_t *gi = g + 3 * (pos), *pi = p + 3 * (pos);                                               \
-        uint32_t gid = gi[0] | (uint32_t)gi[1] << 8 | (uint32_t)gi[2] << 16;                                  \
-        uint32_t pid = pi[0] | (uint32_t)pi[1] << 8 | (uint32_t)pi[2] << 16;                                  \
+        uint32_t gid = load32(g + 3 * (pos) - 1) >> 8, pid = load32(p + 3 * (pos) - 1) >> 8;                  \
         Py_ssize_t a = labels_of(t, gid) & 0xFFFF, b = labels_of(t, pid) >> 16;                               \
-        if (!a && gid) a = orphan;                                                                             \
-        if (!b && pid && !unknown) unknown = pid;                                                              \
+        a = (a == 0) & (gid != 0) ? orphan : a;                                                                \
+        unknown = (b == 0) & (pid != 0) & (unknown == 0) ? pid : unknown;                                      \
         c[bin] += (pos) - start;                                                                               \
         start = (pos), bin = a * cols + b;                                                                     \
     } while (0)
-    if (n == 0) return 0;
-    RUN_AT(0);
-    Py_ssize_t i = 1; /* blocks of 64 pixels from pixel 1 on, each byte compared with the one 3 before it */
-    for (; (i + 64) * 3 <= n * 3; i += 64) {
-        const uint8_t *gb = g + 3 * i, *pb = p + 3 * i;
-        uint64_t same = 0;
-        for (int q = 0; q < 4; q++) { /* 16 pixels = 48 bytes = 3 compares, 4 table reads */
-            uint64_t bytes = repeat_bytes16(gb + 48 * q, pb + 48 * q) |
-                             (uint64_t)repeat_bytes16(gb + 48 * q + 16, pb + 48 * q + 16) << 16 |
-                             (uint64_t)repeat_bytes16(gb + 48 * q + 32, pb + 48 * q + 32) << 32;
-            uint64_t px = PIXELS_OF_12_BYTES[bytes & 4095] | PIXELS_OF_12_BYTES[(bytes >> 12) & 4095] << 4 |
-                          PIXELS_OF_12_BYTES[(bytes >> 24) & 4095] << 8 | PIXELS_OF_12_BYTES[(bytes >> 36) & 4095] << 12;
-            same |= px << (16 * q);
-        }
-        for (uint64_t starts = ~same; starts; starts &= starts - 1) RUN_AT(i + __builtin_ctzll(starts));
+
+/* count_runs for RGB pixels, from pixel 1 on (the caller set up pixel 0's run), with `repeats` for the blocks */
+#define DEFINE_COUNT_RUNS_RGB(NAME, ATTRIBUTES, REPEATS)                                                       \
+    ATTRIBUTES static uint32_t NAME(const uint8_t *g, const uint8_t *p, Py_ssize_t n, const id_labels *t,      \
+                                    Py_ssize_t cols, Py_ssize_t orphan, int64_t *c, Py_ssize_t bin,             \
+                                    uint32_t unknown) {                                                        \
+        Py_ssize_t start = 0, i = 1;                                                                           \
+        for (; i + 64 <= n; i += 64)                                                                           \
+            for (uint64_t starts = ~REPEATS(g + 3 * i, p + 3 * i); starts; starts &= starts - 1)               \
+                RUN_AT(i + __builtin_ctzll(starts));                                                           \
+        for (; i < n; i++) { /* the last pixels, one at a time */                                              \
+            const uint8_t *gi = g + 3 * i, *pi = p + 3 * i;                                                    \
+            if (gi[0] != gi[-3] || gi[1] != gi[-2] || gi[2] != gi[-1] || pi[0] != pi[-3] || pi[1] != pi[-2] || \
+                pi[2] != pi[-1])                                                                               \
+                RUN_AT(i);                                                                                     \
+        }                                                                                                      \
+        c[bin] += n - start;                                                                                   \
+        return unknown;                                                                                        \
     }
-    for (; i < n; i++) { /* the last pixels, one at a time */
-        const uint8_t *gi = g + 3 * i, *pi = p + 3 * i;
-        if (gi[0] != gi[-3] || gi[1] != gi[-2] || gi[2] != gi[-1] || pi[0] != pi[-3] || pi[1] != pi[-2] ||
-            pi[2] != pi[-1])
-            RUN_AT(i);
-    }
-    c[bin] += n - start;
+
+DEFINE_COUNT_RUNS_RGB(count_runs_sse2, , repeats_sse2)
+DEFINE_COUNT_RUNS_RGB(count_runs_avx2, AVX2_BMI2, repeats_avx2)
 #undef RUN_AT
-    return unknown;
+
+/* The block method in use: 2 = AVX2 + BMI2, 1 = SSE2 (set at load; `simd` reports it and can lower it). */
+static int RGB_METHOD = 1;
+
+static int fast_pext(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("bmi2")) return 0;
+    unsigned a, b, c, d;
+    if (!__get_cpuid(0, &a, &b, &c, &d)) return 0;
+    if (b == 0x756e6547 && d == 0x49656e69 && c == 0x6c65746e) return 1; /* GenuineIntel */
+    if (b == 0x68747541 && d == 0x69746e65 && c == 0x444d4163) {        /* AuthenticAMD: Zen 3 on (family 19h+) */
+        if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
+        unsigned family = (a >> 8) & 0xF;
+        return (family == 0xF ? family + ((a >> 20) & 0xFF) : family) >= 0x19;
+    }
+#endif
+    return 0;
+}
+
+static uint32_t count_runs_rgb(const uint8_t *g, const uint8_t *p, Py_ssize_t n, const id_labels *t, Py_ssize_t cols,
+                               Py_ssize_t orphan, int64_t *c) {
+    if (n == 0) return 0;
+    uint32_t gid = g[0] | (uint32_t)g[1] << 8 | (uint32_t)g[2] << 16;
+    uint32_t pid = p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16;
+    Py_ssize_t a = labels_of(t, gid) & 0xFFFF, b = labels_of(t, pid) >> 16;
+    a = (a == 0) & (gid != 0) ? orphan : a;
+    uint32_t unknown = (b == 0) & (pid != 0) ? pid : 0;
+    return (RGB_METHOD == 2 ? count_runs_avx2 : count_runs_sse2)(g, p, n, t, cols, orphan, c, a * cols + b, unknown);
 }
 #endif
+
+static PyObject *simd(PyObject *self, PyObject *args) {
+    (void)self;
+    const char *want = NULL;
+    if (!PyArg_ParseTuple(args, "|s:simd", &want)) return NULL;
+#if RGB_BLOCKS
+    static const char *names[] = {"none", "sse2", "avx2"};
+    if (want) { /* lower the method (tests compare every one a machine has) */
+        int m = !strcmp(want, "sse2") ? 1 : !strcmp(want, "avx2") ? 2 : 0;
+        if (!m || (m == 2 && !fast_pext())) {
+            PyErr_Format(PyExc_ValueError, "simd: %s is not available here (sse2, or avx2 where fast)", want);
+            return NULL;
+        }
+        RGB_METHOD = m;
+    }
+    return PyUnicode_FromString(names[RGB_METHOD]);
+#else
+    if (want && strcmp(want, "none")) {
+        PyErr_Format(PyExc_ValueError, "simd: %s is not available in this build", want);
+        return NULL;
+    }
+    return PyUnicode_FromString("none");
+#endif
+}
 
 static PyObject *joint_histogram(PyObject *self, PyObject *args) {
     (void)self;
     Py_buffer gt, pred, gt_ids, pred_ids, counts, gl = {0}, pl = {0};
     Py_ssize_t stride;
     PyObject *gl_obj = Py_None, *pl_obj = Py_None, *result = NULL;
-    id_labels h = {NULL, NULL, 0, 0};
+    id_labels h = {NULL, NULL, 0, 0, NULL, 0, 0};
     if (!PyArg_ParseTuple(args, "y*y*ny*y*w*|OO:joint_histogram", &gt, &pred, &stride, &gt_ids, &pred_ids, &counts,
                           &gl_obj, &pl_obj))
         return NULL;
@@ -227,10 +361,11 @@ static PyObject *joint_histogram(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "segment ids must be unique and lie in 1..2^24-1");
         goto done;
     }
+    build_direct(&h);
 
     uint32_t unknown;
     Py_BEGIN_ALLOW_THREADS
-#if defined(__SSE2__)
+#if RGB_BLOCKS
     if (stride == 3 && !gl.buf && !pl.buf)
         unknown = count_runs_rgb(gt.buf, pred.buf, n, &h, cols, orphan, counts.buf);
     else
@@ -244,6 +379,7 @@ static PyObject *joint_histogram(PyObject *self, PyObject *args) {
 done:
     free(h.keys);
     free(h.labels);
+    free(h.direct);
     if (gl.buf) PyBuffer_Release(&gl);
     if (pl.buf) PyBuffer_Release(&pl);
     PyBuffer_Release(&gt);
@@ -465,6 +601,8 @@ static PyMethodDef methods[] = {
     {"match_segments", match_segments, METH_VARARGS,
      "match_segments(counts, g_cat, g_crowd, g_area_json, p_cat, n_cats, tp, iou, fn, fp, conf) -> (n_tp, n_fn, "
      "n_fp, n_conf, first absent prediction, absent GT count, first absent GT)"},
+    {"simd", simd, METH_VARARGS,
+     "simd(method=None) -> the joint histogram's SIMD block method ('avx2', 'sse2' or 'none'); a name lowers it"},
     {"trace_loops", trace_loops, METH_VARARGS,
      "trace_loops(mask, height, width) -> [(float64 bytes x0, y0, ..., twice the signed area), ...]"},
     {NULL, NULL, 0, NULL},
@@ -475,8 +613,9 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_kernels",
                                     NULL, NULL, NULL, NULL};
 
 PyMODINIT_FUNC PyInit__kernels(void) {
-#if defined(__SSE2__)
+#if RGB_BLOCKS
     init_pixel_table();
+    RGB_METHOD = fast_pext() ? 2 : 1;
 #endif
     return PyModule_Create(&module);
 }
