@@ -255,8 +255,9 @@ def test_joint_histogram_equals_a_pixel_loop(backend, seed, form, shape):
 
 @pytest.mark.parametrize("k,shape", [(9, (37, 53)), (40, (64, 97)), (300, (64, 97)), (3, (1, 64)), (3, (1, 66))])
 def test_every_simd_method_counts_the_same(k, shape):
-    """The RGB block paths (SSE2's table, AVX2 + PEXT where the machine has it fast) against the loop: few ids (a
-    one-probe table), more than 256 (the probing table), rows of exactly 64 and 66 pixels (block edges)."""
+    """The RGB block paths (SSE2's table, AVX2 + PEXT where the machine has it fast) against the loop: few ids,
+    many (300: more pairs than fit the pair cache without conflicts), rows of exactly 64 and 66 pixels (block
+    edges)."""
     from paperloom_coconut.pq import joint_histogram
 
     if not kernel_built():
@@ -283,23 +284,26 @@ def test_every_simd_method_counts_the_same(k, shape):
         _kernels.simd("mmx")
 
 
-def test_ids_that_collide_in_the_first_hash_are_told_apart():
-    """Two ids in one slot of the one-probe table under the first multiplier: the kernel must try another (or
-    probe), never give one id the other's label."""
+def test_pairs_that_share_a_cache_slot_are_told_apart():
+    """Runs alternating between two (GT id, prediction id) pairs that fall in one slot of the kernel's pair cache
+    (_kernels.c: key = gid | pid << 24, Fibonacci hash to 11 bits): every run must land in its own bin."""
     from paperloom_coconut.pq import joint_histogram
 
     if not kernel_built():
         pytest.skip("no C compiler: the numpy path is the one in use")
-    def slot(i):  # 2 ids: a 256-slot table (shift 24), as _kernels.c sizes it
-        return (i * 2654435761) % 2**32 >> 24
+
+    def slot(gid, pid):
+        return ((gid | pid << 24) * 0x9E3779B97F4A7C15) % 2**64 >> 53
 
     a = 12345
-    b = next(i for i in range(a + 1, 1 << 24) if slot(i) == slot(a))
-    gt = np.array([[a] * 70 + [b] * 30 + [0] * 3], np.uint32)
-    pred = np.array([[b] * 50 + [a] * 53], np.uint32)
-    counts, _, _ = joint_histogram(id2rgb(gt), [a, b], id2rgb(pred), [a, b], backend="c")
-    # rows: VOID, a, b, unlisted; columns: VOID, a, b
-    assert counts.tolist() == [[0, 3, 0], [0, 20, 50], [0, 30, 0], [0, 0, 0]]
+    b = next(i for i in range(a + 1, 1 << 24) if slot(a, i) == slot(a, a))
+    gt = np.full((2, 200), a, np.uint32)
+    pred = np.where((np.arange(200) // 7) % 2 == 0, a, b)[None].repeat(2, 0).astype(np.uint32)
+    pred[1, :5] = 0
+    counts, _, _ = joint_histogram(id2rgb(gt), [a], id2rgb(pred), [a, b], backend="c")
+    n_b = int((pred == b).sum())
+    # rows: VOID, a, unlisted; columns: VOID, a, b
+    assert counts.tolist() == [[0, 0, 0], [5, 400 - 5 - n_b, n_b], [0, 0, 0]]
 
 
 def _same_stats(a: dict, b: dict) -> None:
