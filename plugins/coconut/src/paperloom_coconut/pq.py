@@ -90,24 +90,24 @@ class Categories:
         self.cats = cats
         self.ids = np.asarray([c["id"] for c in cats], np.int64)
         self.isthing = np.asarray([c["isthing"] for c in cats], bool)
-        self.lut = np.full(int(self.ids.max(initial=0)) + 2, -1, np.int64)
-        self.lut[self.ids] = np.arange(len(cats))
+        if len(self.ids) and self.ids.min() < 0:
+            raise UserError(f"{where}: category id {int(self.ids.min())} is negative; category ids are >= 0")
+        self.lut = [-1] * (int(self.ids.max(initial=0)) + 1)  # category id -> index, -1 where none
+        for k, c in enumerate(cats):
+            self.lut[c["id"]] = k
 
     def __len__(self) -> int:
         return len(self.cats)
 
     def index(self, cat_ids, where: str = "", unknown_ok: bool = False) -> np.ndarray:
-        """Contiguous indices; an unknown id is an error, or -1 with `unknown_ok`."""
-        cat_ids = np.asarray(cat_ids, np.int64)
-        if cat_ids.size and (cat_ids.min() < 0 or cat_ids.max() >= len(self.lut) - 1):  # ids beyond the table
-            ok = (cat_ids >= 0) & (cat_ids < len(self.lut) - 1)
-            idx = np.where(ok, self.lut[np.clip(cat_ids, 0, len(self.lut) - 1)], -1)
-        else:
-            idx = self.lut[cat_ids]
-        if (idx < 0).any() and not unknown_ok:
-            bad = int(cat_ids[np.flatnonzero(idx < 0)[0]])
+        """Contiguous indices; an unknown id is an error, or -1 with `unknown_ok`. (An image's few dozen ids:
+        a Python list lookup costs less than numpy's per-call checks.)"""
+        ids, lut = np.asarray(cat_ids, np.int64).ravel().tolist(), self.lut
+        idx = [lut[c] if 0 <= c < len(lut) else -1 for c in ids]
+        if not unknown_ok and -1 in idx:
+            bad = ids[idx.index(-1)]
             raise UserError(f"{where}: category_id {bad} is not one of the {len(self)} known categories")
-        return idx
+        return np.array(idx, np.int64)
 
 
 def require_isthing(cats: list[dict], where: str) -> None:
@@ -220,6 +220,21 @@ def _seg_arrays(segs: list[dict], scores: bool = True) -> tuple[np.ndarray, ...]
     return ids, cat, crowd, area, score
 
 
+def _pred_columns(segs: list[dict], odd: dict, where: str, strict: bool, scores: bool) -> tuple:
+    """(ids, category ids, scores or None) of a prediction's segments_info, a repeated id keeping its last entry
+    (panopticapi's {id: segment}), the repeats counted as an oddity. Only what matching needs: this runs for
+    every image, so plain lists for the few dozen segments (numpy's per-call costs are larger here)."""
+    ids = [s["id"] for s in segs]
+    if len(set(ids)) < len(ids):
+        segs, rep, first = last_per_id(segs)
+        note_odd(odd, "pred_duplicate_id", rep, f"{where} (prediction) id {first}", strict)
+        ids = [s["id"] for s in segs]
+    if ids and min(ids) <= 0:
+        raise UserError("segment id 0 is VOID and cannot be listed in segments_info")
+    score = np.array([s.get("score", 1.0) for s in segs], np.float64) if scores else None
+    return np.array(ids, np.int64), [s["category_id"] for s in segs], score
+
+
 def image_stats(gt_ids: np.ndarray, gt_segs: list[dict], pred_ids: np.ndarray, pred_segs: list[dict],
                 cats: Categories, want_ap: bool = False, image_id=0, where: str = "", strict: bool = False,
                 backend: str = "auto") -> dict:
@@ -232,9 +247,7 @@ def image_stats(gt_ids: np.ndarray, gt_segs: list[dict], pred_ids: np.ndarray, p
                         f"{gt_ids.shape[1]}x{gt_ids.shape[0]}; predictions must have the image's size")
     odd: dict = {}
     g_id, g_cid, g_crowd, g_jarea = _gt_columns(gt_segs, odd, where, strict)
-    pred_segs, rep, first = last_per_id(pred_segs)
-    note_odd(odd, "pred_duplicate_id", rep, f"{where} (prediction) id {first}", strict)
-    p_id, p_cid, _, _, p_score = _seg_arrays(pred_segs, scores=want_ap)
+    p_id, p_cid, p_score = _pred_columns(pred_segs, odd, where, strict, scores=want_ap)
     g_cat = cats.index(g_cid, f"{where} (ground truth)", unknown_ok=True)
     if (g_cat < 0).any():  # panopticapi never matches them and averages over known classes only: drop them
         known = g_cat >= 0
@@ -328,13 +341,13 @@ def joint_histogram(gt: np.ndarray, g_id, pred: np.ndarray, p_id, where: str = "
     backend "c": the compiled one-pass kernel (`_kernels.c`, built at install); "numpy": label maps
     through an id table and a bincount (about ten passes); "auto": the kernel when it was built. A prediction id
     the JSON lacks is an error either way."""
-    g_id = check_segment_ids(g_id, f"{where} (ground truth)")
-    p_id = check_segment_ids(p_id, f"{where} (prediction)")
-    kg, kp = len(g_id), len(p_id)
     if backend == "c" and _KERNEL is None:
         raise UserError("the compiled joint-histogram kernel is not built; reinstall paperloom-coconut with a C "
                         "compiler, or use backend='numpy'")
+    g_id, p_id = np.ascontiguousarray(g_id, np.int64), np.ascontiguousarray(p_id, np.int64)
+    kg, kp = len(g_id), len(p_id)
     if backend == "numpy" or _KERNEL is None:
+        check_segment_ids(g_id, f"{where} (ground truth)"), check_segment_ids(p_id, f"{where} (prediction)")
         gl = label_map(as_ids(gt), g_id, f"{where} (ground truth)", orphan=kg + 1)
         pl = label_map(as_ids(pred), p_id, f"{where} (prediction)")
         joint = np.multiply(gl, np.int32(kp + 1), dtype=np.int32)  # < 2^30: labels are int16
@@ -347,7 +360,11 @@ def joint_histogram(gt: np.ndarray, g_id, pred: np.ndarray, p_id, where: str = "
     hw = gt.shape[:2]
     counts = np.zeros((kg + 2) * (kp + 1), np.int64)
     gl, pl = (np.empty(hw, np.int16), np.empty(hw, np.int16)) if labels else (None, None)
-    unknown = _KERNEL(g_bytes, p_bytes, stride, g_id, p_id, counts, gl, pl)
+    try:
+        unknown = _KERNEL(g_bytes, p_bytes, stride, g_id, p_id, counts, gl, pl)
+    except ValueError:  # the kernel checks the ids too (range, repeats, count): say which and how
+        check_segment_ids(g_id, f"{where} (ground truth)"), check_segment_ids(p_id, f"{where} (prediction)")
+        raise
     if unknown:
         raise UserError(f"{where} (prediction): segment id {unknown} is in the PNG but not in the JSON segments_info")
     return counts.reshape(kg + 2, kp + 1), gl, pl
