@@ -256,7 +256,7 @@ def test_joint_histogram_equals_a_pixel_loop(backend, seed, form, shape):
 @pytest.mark.parametrize("k,shape", [(9, (37, 53)), (40, (64, 97)), (300, (64, 97)), (3, (1, 64)), (3, (1, 66))])
 def test_every_simd_method_counts_the_same(k, shape):
     """The RGB block paths (SSE2's table, AVX2 + PEXT where the machine has it fast) against the loop: few ids,
-    many (300: more pairs than fit the pair cache without conflicts), rows of exactly 64 and 66 pixels (block
+    many (300: hundreds of pairs, some sharing a slot of the pair cache), rows of exactly 64 and 66 pixels (block
     edges)."""
     from paperloom_coconut.pq import joint_histogram
 

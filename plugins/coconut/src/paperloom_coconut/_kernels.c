@@ -109,8 +109,8 @@ static inline uint32_t count_runs(const uint8_t *g, const uint8_t *p, const Py_s
         uint32_t gid = gi[0] | (uint32_t)gi[1] << 8 | (uint32_t)gi[2] << 16;
         uint32_t pid = pi[0] | (uint32_t)pi[1] << 8 | (uint32_t)pi[2] << 16;
         Py_ssize_t a = labels_of(t, gid) & 0xFFFF, b = labels_of(t, pid) >> 16;
-        a = (a == 0) & (gid != 0) ? orphan : a; /* selects, not branches: VOID runs come and go at random */
-        unknown = (b == 0) & (pid != 0) & (unknown == 0) ? pid : unknown;
+        if (!a && gid) a = orphan;
+        if (!b && pid && !unknown) unknown = pid;
         Py_ssize_t j = (i + 1) * stride; /* first byte not yet known to repeat */
         for (;;) {
             if (j + 8 > nbytes) {
@@ -141,8 +141,8 @@ static inline uint32_t count_runs(const uint8_t *g, const uint8_t *p, const Py_s
  * one a pixel before in both images (SIMD), turn that byte mask into a 64-bit mask of repeating pixels, and
  * visit only the run starts (its zero bits): one unpredictable branch per 64 pixels instead of one per run.
  * Two ways to the pixel mask, chosen when the module loads (`simd`): SSE2 with a 4096-entry table for each 12
- * bytes -> 4 pixels, or AVX2 compares with BMI2's PEXT picking every third bit (a run of work the table's 16
- * lookups took; PEXT is slow on AMD before Zen 3, which keep SSE2). */
+ * bytes -> 4 pixels, or AVX2 compares with BMI2's PEXT picking every third bit (one instruction for 16 pixels
+ * instead of 4 table reads; PEXT is slow on AMD before Zen 3, which keep SSE2). */
 static uint8_t PIXELS_OF_12_BYTES[4096]; /* bit k: bytes 3k, 3k + 1, 3k + 2 all repeat */
 
 static void init_pixel_table(void) {
