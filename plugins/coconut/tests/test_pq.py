@@ -428,3 +428,16 @@ def test_shard_spec(monkeypatch):
     for bad in ("5/4", "x", "1/0"):
         with pytest.raises(UserError, match="shard"):
             parse_shard(bad)
+
+
+@pytest.mark.parametrize("n,workers", [(0, 2), (3, 2), (500, 2), (500, 1), (1000, 4), (33, 8)])
+def test_task_sizes_cover_every_image_and_shrink_at_the_end(n, workers):
+    from paperloom_coconut.pq import CHUNK, chunk_sizes
+
+    sizes = chunk_sizes(n, workers)
+    assert sum(sizes) == n and all(1 <= s <= CHUNK for s in sizes)
+    assert sizes == sorted(sizes, reverse=True)
+    if workers == 1:  # one process: no one to wait for, full tasks
+        assert sizes == [CHUNK] * (n // CHUNK) + ([n % CHUNK] if n % CHUNK else [])
+    elif n >= 2 * workers * CHUNK:  # guided: the last task is small, and so is every one of the last `workers`
+        assert sizes[0] == CHUNK and max(sizes[-workers:]) <= 4

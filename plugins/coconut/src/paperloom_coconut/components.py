@@ -123,7 +123,7 @@ class PQEvaluator:
             acc = None
             for ix in data.indexes:
                 part = evaluate_folder(ix, preds, str(png), shard=self.shard, want_ap=self.want_ap,
-                                       limit=data.limit, strict=self.strict,
+                                       limit=data.limit, strict=self.strict, processes=self.processes,
                                        imap=functools.partial(ctx.imap, workers=self.processes))
                 acc = part if acc is None else (acc.merge(part) or acc)
         acc.shards = [[self.shard[0], self.shard[1], len(data)]]

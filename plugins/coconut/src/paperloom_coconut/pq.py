@@ -700,6 +700,21 @@ def _work_chunk(cats: Categories, items: list) -> dict:
             "ap_by_image": [(st["image_id"], st["ap"]) for st in sts if "ap" in st]}
 
 
+CHUNK = 32  # images per task: the main process pays ~1 ms a task (items, results), workers a little
+
+
+def chunk_sizes(n: int, workers: int, largest: int = CHUNK, smallest: int = 4) -> list[int]:
+    """Task sizes for `n` images over `workers` processes: `largest` while there is plenty left, then
+    shrinking with what remains (guided self-scheduling: remaining / 2 workers), so that the workers finish
+    within a few images of each other instead of one waiting out the other's last full task."""
+    sizes, left = [], n
+    while left > 0:
+        size = largest if workers <= 1 else max(smallest, min(largest, -(-left // (2 * workers))))
+        sizes.append(min(size, left))
+        left -= sizes[-1]
+    return sizes
+
+
 def evaluate_folder(index, predictions: dict, pred_dir: str, *, processes: int = 1, shard: tuple[int, int] = (0, 1),
                     want_ap: bool = True, limit: int = 0, progress=None, window: int = 16,
                     strict: bool = False, imap=None) -> Accumulator:
@@ -735,19 +750,18 @@ def evaluate_folder(index, predictions: dict, pred_dir: str, *, processes: int =
                    (int(index.height[i]), int(index.width[i])), strict)
 
     work = functools.partial(_work_chunk, Categories(cats_list))
-    per_chunk = 32  # per task: the main process pays ~1 ms a task (items, results), workers a little
+    sizes = chunk_sizes(len(todo), processes)
 
     def chunks():
         stream = items(todo)
-        while batch := list(itertools.islice(stream, per_chunk)):
-            yield batch
+        for size in sizes:
+            yield list(itertools.islice(stream, size))
 
     if imap is None:  # the core's map executor: local processes (or Ray) with a bounded window, results in order
         from paperloom.executor import imap_items
 
         imap = functools.partial(imap_items, workers=processes, progress=progress)
-    n_chunks = -(-len(todo) // per_chunk)
-    for st in imap(work, chunks(), total=n_chunks, description=f"evaluating ({per_chunk} images a step)",
+    for st in imap(work, chunks(), total=len(sizes), description=f"evaluating (up to {CHUNK} images a step)",
                    chunksize=1, window=window):
         acc.add(st)
     return acc
