@@ -720,7 +720,7 @@ def evaluate_folder(index, predictions: dict, pred_dir: str, *, processes: int =
                     strict: bool = False, imap=None) -> Accumulator:
     """Evaluate a prediction folder against a `PanopticIndex`, streaming over images: `imap` (``ctx.imap``, so
     ``--executor ray`` reaches it; default the core's local executor with `processes` workers) keeps at most
-    `window` chunks of 32 images in flight, so memory stays flat however large the split. Inputs that
+    `window` chunks of up to `CHUNK` images in flight, so memory stays flat however large the split. Inputs that
     panopticapi evaluates although they are inconsistent (`ODDITIES`) are evaluated its way and counted in
     `Accumulator.odd`; with `strict` the first one is an error."""
     cats_list = [{"id": k, "name": c.get("name", str(k)), "isthing": int(c["isthing"])}
